@@ -1,0 +1,36 @@
+using DbUp;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Oms.ServiceDefaults;
+
+/// <summary>Applies a service's embedded SQL scripts with DbUp, one replica at a time.</summary>
+public sealed class DatabaseMigrator(string connectionString, System.Reflection.Assembly scripts)
+{
+    // Any constant works; it only has to be the same for every replica of one service.
+    private const long AdvisoryLockKey = 0x0_4D5F_4D49_4752;
+
+    public void Migrate(ILogger logger)
+    {
+        using var lockConnection = new NpgsqlConnection(connectionString);
+        lockConnection.Open();
+        using (var take = new NpgsqlCommand("SELECT pg_advisory_lock(@k)", lockConnection))
+        {
+            take.Parameters.AddWithValue("k", AdvisoryLockKey);
+            take.ExecuteNonQuery();
+        }
+
+        var result = DeployChanges.To
+            .PostgresqlDatabase(connectionString)
+            .WithScriptsEmbeddedInAssembly(scripts)
+            .WithTransactionPerScript()
+            .LogToNowhere()
+            .Build()
+            .PerformUpgrade();
+
+        if (!result.Successful)
+            throw new InvalidOperationException($"Database migration failed at {result.ErrorScript?.Name}.", result.Error);
+        foreach (var script in result.Scripts)
+            logger.LogInformation("Applied migration {Script}", script.Name);
+    }
+}

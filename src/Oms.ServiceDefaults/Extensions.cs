@@ -1,0 +1,159 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace Oms.ServiceDefaults;
+
+public sealed class TelemetryOptions
+{
+    /// <summary>Fraction of traces kept when an OTLP endpoint is configured (parent decisions win).</summary>
+    [System.ComponentModel.DataAnnotations.Range(0.0, 1.0)]
+    public double TraceSampleRatio { get; set; } = 1.0;
+}
+
+public static class ServiceDefaultsExtensions
+{
+    private const string ReadyTag = "ready";
+
+    /// <summary>Telemetry, health, problem details, JSON conventions, limits and the service token: the same in all three services.</summary>
+    public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    {
+        var services = builder.Services;
+
+        services.AddOptions<ServiceTokenOptions>()
+            .Configure<IConfiguration>((o, c) => o.Token = c[ServiceTokenOptions.ConfigurationKey] ?? "")
+            .ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<TelemetryOptions>().BindConfiguration("Telemetry").ValidateDataAnnotations().ValidateOnStart();
+
+        services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+            o.SerializerOptions.DictionaryKeyPolicy = null;
+        });
+        services.Configure<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(o =>
+        {
+            o.AddServerHeader = false;
+            o.Limits.MaxRequestBodySize = JsonBody.MaxBytes;
+        });
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
+        {
+            var status = context.ProblemDetails.Status ?? context.HttpContext.Response.StatusCode;
+            context.ProblemDetails.Extensions.TryAdd("code", Problems.CodeForStatus(status));
+            context.ProblemDetails.Detail ??= context.ProblemDetails.Title;
+            context.ProblemDetails.Extensions.Remove("traceId");
+        });
+        services.AddExceptionHandler<BadRequestExceptionHandler>();
+        services.AddOpenApi();
+
+        services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), ["live"]);
+        builder.AddOpenTelemetryDefaults();
+        return builder;
+    }
+
+    /// <summary>
+    /// The service's own database: a pooled <see cref="NpgsqlDataSource"/> from <c>ConnectionStrings:{name}</c>,
+    /// a readiness check on it, and its DbUp migrations (embedded <c>*.sql</c> in <paramref name="migrationsAssembly"/>) applied at start.
+    /// </summary>
+    public static TBuilder AddServiceDatabase<TBuilder>(this TBuilder builder, string name, System.Reflection.Assembly migrationsAssembly)
+        where TBuilder : IHostApplicationBuilder
+    {
+        var raw = builder.Configuration.GetConnectionString(name)
+            ?? throw new InvalidOperationException($"ConnectionStrings:{name} is not set.");
+        var csb = new NpgsqlConnectionStringBuilder(raw);
+        // Without these every pooled-connection reuse costs an extra DISCARD ALL round trip,
+        // and statements are re-parsed on every call.
+        if (!raw.Contains("No Reset On Close", StringComparison.OrdinalIgnoreCase)) csb.NoResetOnClose = true;
+        if (!raw.Contains("Max Auto Prepare", StringComparison.OrdinalIgnoreCase)) csb.MaxAutoPrepare = 32;
+        if (!raw.Contains("Auto Prepare Min Usages", StringComparison.OrdinalIgnoreCase)) csb.AutoPrepareMinUsages = 2;
+        if (!raw.Contains("Application Name", StringComparison.OrdinalIgnoreCase)) csb.ApplicationName = builder.Environment.ApplicationName;
+        var connectionString = csb.ConnectionString;
+
+        builder.Services.AddSingleton(sp => new NpgsqlDataSourceBuilder(connectionString)
+            .UseLoggerFactory(sp.GetRequiredService<ILoggerFactory>())
+            .Build());
+        builder.Services.AddHealthChecks().AddNpgSql(sp => sp.GetRequiredService<NpgsqlDataSource>(),
+            name: "database", tags: [ReadyTag], timeout: TimeSpan.FromSeconds(3));
+        builder.Services.AddSingleton(new DatabaseMigrator(connectionString, migrationsAssembly));
+        return builder;
+    }
+
+    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = r => r.Tags.Contains("live") });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = r => r.Tags.Contains(ReadyTag) });
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        app.MapOpenApi("/openapi/{documentName}.json");
+        app.UseSwaggerUI(o =>
+        {
+            o.RoutePrefix = "docs";
+            o.SwaggerEndpoint("/openapi/v1.json", app.Environment.ApplicationName);
+        });
+
+        // Apply this service's migrations before the first request; a failure stops the process.
+        app.Services.GetService<DatabaseMigrator>()?.Migrate(app.Logger);
+        return app;
+    }
+
+    private static void AddOpenTelemetryDefaults(this IHostApplicationBuilder builder)
+    {
+        builder.Logging.AddOpenTelemetry(o =>
+        {
+            o.IncludeFormattedMessage = true;
+            o.IncludeScopes = true;
+        });
+
+        var otlp = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+        var ratio = builder.Configuration.GetValue("Telemetry:TraceSampleRatio", 1.0);
+        var telemetry = builder.Services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService(builder.Environment.ApplicationName))
+            .WithMetrics(m => m
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddRuntimeInstrumentation()
+                .AddMeter("Oms.*")
+                .AddPrometheusExporter());
+
+        // Traces are only collected when something will receive them (the Aspire dashboard, a collector).
+        if (otlp)
+        {
+            telemetry.WithTracing(t => t
+                .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(ratio)))
+                .AddAspNetCoreInstrumentation(o => o.Filter = c =>
+                    !c.Request.Path.StartsWithSegments("/health") && !c.Request.Path.StartsWithSegments("/metrics"))
+                .AddHttpClientInstrumentation()
+                .AddNpgsql());
+            telemetry.UseOtlpExporter();
+        }
+    }
+}
+
+/// <summary>Turns Kestrel's own request errors (body too large, bad framing) into problem+json with a code.</summary>
+internal sealed class BadRequestExceptionHandler(IProblemDetailsService problems) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
+    {
+        if (exception is not BadHttpRequestException bad) return false;
+        context.Response.StatusCode = bad.StatusCode;
+        return await problems.TryWriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = context,
+            Exception = exception,
+            ProblemDetails = { Status = bad.StatusCode, Title = "Bad request.", Detail = bad.Message },
+        });
+    }
+}

@@ -1,0 +1,198 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Oms.ServiceDefaults;
+
+/// <summary>
+/// Reads a request body the way the contract wants it: 415 unless JSON, 413 over 64 KiB,
+/// 400 <c>malformed_json</c> unless a JSON object. Field types are checked afterwards by
+/// <see cref="FieldReader"/>, so a wrong type is a validation error rather than malformed JSON.
+/// </summary>
+public static class JsonBody
+{
+    public const int MaxBytes = 64 * 1024;
+
+    public static async Task<(JsonDocument? Document, ProblemHttpResult? Problem)> ReadObjectAsync(
+        HttpRequest request, CancellationToken cancellationToken)
+    {
+        if (!request.HasJsonContentType())
+            return (null, Problems.Create(StatusCodes.Status415UnsupportedMediaType, Problems.UnsupportedMediaType,
+                "Unsupported media type.", "The request body must be application/json."));
+
+        if (request.ContentLength > MaxBytes)
+            return (null, TooLarge());
+
+        byte[] buffer;
+        try
+        {
+            using var memory = new MemoryStream(request.ContentLength is > 0 and var n ? (int)n : 256);
+            var chunk = new byte[8192];
+            int read;
+            while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+            {
+                if (memory.Length + read > MaxBytes) return (null, TooLarge());
+                memory.Write(chunk, 0, read);
+            }
+            buffer = memory.ToArray();
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return (null, TooLarge());
+        }
+
+        try
+        {
+            var document = JsonDocument.Parse(buffer, new JsonDocumentOptions { MaxDepth = 32 });
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                document.Dispose();
+                return (null, Malformed("The request body must be a JSON object."));
+            }
+            return (document, null);
+        }
+        catch (JsonException)
+        {
+            return (null, Malformed("The request body is not valid JSON."));
+        }
+    }
+
+    private static ProblemHttpResult TooLarge() =>
+        Problems.Create(StatusCodes.Status413PayloadTooLarge, Problems.PayloadTooLarge,
+            "Payload too large.", $"The request body must be at most {MaxBytes} bytes.");
+
+    private static ProblemHttpResult Malformed(string detail) =>
+        Problems.Create(StatusCodes.Status400BadRequest, Problems.MalformedJson, "Malformed JSON.", detail);
+}
+
+/// <summary>Pulls typed fields out of a JSON object, collecting every rule a field breaks.</summary>
+public sealed class FieldReader(JsonElement root)
+{
+    private readonly Dictionary<string, List<string>> _errors = new(StringComparer.Ordinal);
+
+    public bool IsValid => _errors.Count == 0;
+
+    public void AddError(string field, string message)
+    {
+        if (!_errors.TryGetValue(field, out var list)) _errors[field] = list = [];
+        list.Add(message);
+    }
+
+    public ProblemHttpResult Problem() =>
+        Problems.Validation(_errors.ToDictionary(e => e.Key, e => e.Value.ToArray()));
+
+    private bool TryGet(string field, out JsonElement value)
+    {
+        if (root.TryGetProperty(field, out value) && value.ValueKind != JsonValueKind.Null) return true;
+        AddError(field, "is required.");
+        return false;
+    }
+
+    /// <summary>An integer in [min, max]; "2", 1.5 and 1e3-style non-integers are rejected.</summary>
+    public long? Integer(string field, long min, long max)
+    {
+        if (!TryGet(field, out var value)) return null;
+        if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt64(out var number))
+        {
+            AddError(field, "must be an integer.");
+            return null;
+        }
+        if (number < min || number > max)
+        {
+            AddError(field, $"must be between {min} and {max}.");
+            return null;
+        }
+        return number;
+    }
+
+    /// <summary>Money: a JSON number in [0, max] with at most two decimal places.</summary>
+    public decimal? Money(string field, decimal max)
+    {
+        if (!TryGet(field, out var value)) return null;
+        if (value.ValueKind != JsonValueKind.Number || !value.TryGetDecimal(out var amount))
+        {
+            AddError(field, "must be a number.");
+            return null;
+        }
+        if (amount < 0 || amount > max)
+        {
+            AddError(field, $"must be between 0 and {max.ToString(CultureInfo.InvariantCulture)}.");
+            return null;
+        }
+        if (decimal.Round(amount, 2) != amount)
+        {
+            AddError(field, "must have at most 2 decimal places.");
+            return null;
+        }
+        return amount;
+    }
+
+    public string? Sku(string field = "item_sku")
+    {
+        if (!TryGet(field, out var value)) return null;
+        if (value.ValueKind != JsonValueKind.String)
+        {
+            AddError(field, "must be a string.");
+            return null;
+        }
+        var sku = value.GetString()!;
+        if (!Rules.IsValidSku(sku))
+        {
+            AddError(field, Rules.SkuRule);
+            return null;
+        }
+        return sku;
+    }
+
+    public Guid? Uuid(string field)
+    {
+        if (!TryGet(field, out var value)) return null;
+        if (value.ValueKind != JsonValueKind.String || !Guid.TryParse(value.GetString(), out var id))
+        {
+            AddError(field, "must be a UUID string.");
+            return null;
+        }
+        return id;
+    }
+
+    /// <summary>An optional string: null when absent; an error when present with the wrong type.</summary>
+    public string? OptionalString(string field)
+    {
+        if (!root.TryGetProperty(field, out var value) || value.ValueKind == JsonValueKind.Null) return null;
+        if (value.ValueKind == JsonValueKind.String) return value.GetString();
+        AddError(field, "must be a string.");
+        return null;
+    }
+}
+
+/// <summary>Field rules from the contract, shared by body and query validation.</summary>
+public static class Rules
+{
+    public const string SkuRule = "must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'.";
+    public const string KeyRule = "must be 1-255 printable ASCII characters.";
+
+    public static bool IsValidSku(string? sku)
+    {
+        if (string.IsNullOrEmpty(sku) || sku.Length > 64) return false;
+        foreach (var c in sku)
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-')) return false;
+        return true;
+    }
+
+    public static bool IsValidIdempotencyKey(string? key)
+    {
+        if (string.IsNullOrEmpty(key) || key.Length > 255) return false;
+        foreach (var c in key)
+            if (c < 0x20 || c > 0x7E) return false;
+        return true;
+    }
+
+    /// <summary>Parses the shared <c>limit</c> query parameter: 1-500, default 50.</summary>
+    public static bool TryParseLimit(string? raw, out int limit)
+    {
+        limit = 50;
+        if (raw is null) return true;
+        return int.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out limit) && limit is >= 1 and <= 500;
+    }
+}
