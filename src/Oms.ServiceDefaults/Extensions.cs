@@ -54,6 +54,8 @@ public static class ServiceDefaultsExtensions
         {
             o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
             o.SerializerOptions.DictionaryKeyPolicy = null;
+            // Bodies are read by FieldReader, which refuses "100" for a number; the OpenAPI schema says so too.
+            o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
         });
         services.Configure<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(o =>
         {
@@ -65,10 +67,14 @@ public static class ServiceDefaultsExtensions
             var status = context.ProblemDetails.Status ?? context.HttpContext.Response.StatusCode;
             context.ProblemDetails.Extensions.TryAdd("code", Problems.CodeForStatus(status));
             context.ProblemDetails.Detail ??= context.ProblemDetails.Title;
-            context.ProblemDetails.Extensions.Remove("traceId");
         });
         services.AddExceptionHandler<KnownExceptionHandler>();
-        services.AddOpenApi();
+        services.AddOpenApi(o => o.AddSchemaTransformer((schema, context, _) =>
+        {
+            // Money is a decimal, never a float.
+            if (context.JsonTypeInfo.Type == typeof(decimal)) schema.Format = "decimal";
+            return Task.CompletedTask;
+        }));
 
         services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), ["live"]);
         builder.AddOpenTelemetryDefaults();

@@ -24,6 +24,7 @@ public sealed class OmsSystem : IAsyncDisposable
     public required string OrdersDb { get; init; }
     public required string InventoryDb { get; init; }
     public required string PaymentsDb { get; init; }
+    public required IReadOnlyDictionary<string, string?> OrderSettings { get; init; }
     public FaultProxy? InventoryProxy { get; private init; }
     public FaultProxy? PaymentProxy { get; private init; }
 
@@ -64,11 +65,21 @@ public sealed class OmsSystem : IAsyncDisposable
             PaymentsDb = paymentsDb,
             InventoryProxy = inventoryProxy,
             PaymentProxy = paymentProxy,
+            OrderSettings = settings,
         };
         system._owned.AddRange([orders, inventory, payments]);
         if (inventoryProxy is not null) system._owned.Add(inventoryProxy);
         if (paymentProxy is not null) system._owned.Add(paymentProxy);
         return system;
+    }
+
+    /// <summary>Another order-service replica on the same orders database (as a second process would be).</summary>
+    public HttpClient StartOrdersReplica()
+    {
+        var replica = new ServiceHost<SagaOptions>(new Dictionary<string, string?>(OrderSettings));
+        replica.Start();
+        _owned.Add(replica);
+        return replica.CreateClient();
     }
 
     public async Task ReceiveStockAsync(string sku, long quantity)
