@@ -52,13 +52,13 @@ public sealed class FaultTests(PostgresServer pg)
     {
         await using var system = await OmsSystem.StartAsync(pg, proxyPayment: true, orderSettings: new Dictionary<string, string?>
         {
-            ["Saga:RequestBudget"] = "00:00:05",
-            ["Saga:AttemptTimeout"] = "00:00:00.300",
+            ["Saga:RequestBudget"] = "00:00:20",
+            ["Saga:AttemptTimeout"] = "00:00:01",
         });
         var sku = NewSku();
         await system.ReceiveStockAsync(sku, 5);
         // The first authorize reaches the payment service and is done there, but its answer arrives too late.
-        system.PaymentProxy!.Delay = TimeSpan.FromSeconds(2);
+        system.PaymentProxy!.Delay = TimeSpan.FromSeconds(4);
         system.PaymentProxy.FaultNext(FaultMode.ForwardThenDelay, 1);
 
         using var response = await system.PlaceAsync(sku, 1, 10m, sku);
@@ -148,11 +148,13 @@ public sealed class FaultTests(PostgresServer pg)
         await using var system = await OmsSystem.StartAsync(pg, proxyPayment: true);
         var sku = NewSku();
         await system.ReceiveStockAsync(sku, 10);
-        system.PaymentProxy!.Delay = TimeSpan.FromMilliseconds(1500);
+        system.PaymentProxy!.Delay = TimeSpan.FromSeconds(4);
         system.PaymentProxy.FaultNext(FaultMode.Delay, 1);
 
         var first = system.PlaceAsync(sku, 1, 10m, sku);
-        await Task.Delay(500, TestContext.Current.CancellationToken);
+        // Wait until the first request has stored its order (it is then held up at the payment step).
+        while (await OmsSystem.ScalarAsync<long>(system.OrdersDb, "SELECT count(*) FROM orders WHERE idempotency_key = $1", sku) == 0)
+            await Task.Delay(20, TestContext.Current.CancellationToken);
         using (var during = await system.PlaceAsync(sku, 1, 10m, sku))
         {
             Assert.Equal(HttpStatusCode.Conflict, during.StatusCode);

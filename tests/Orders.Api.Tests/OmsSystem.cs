@@ -48,6 +48,10 @@ public sealed class OmsSystem : IAsyncDisposable
             ["Saga:InventoryUrl"] = (inventoryProxy?.Address ?? inventoryUrl).ToString(),
             ["Saga:PaymentUrl"] = (paymentProxy?.Address ?? paymentUrl).ToString(),
             ["Recovery:PollInterval"] = "00:00:00.200",
+            // Generous by default: these tests prove correctness, and a busy 2-core CI machine must not turn
+            // a slow answer into a 202. Fault tests set tight budgets explicitly.
+            ["Saga:RequestBudget"] = "00:00:30",
+            ["Saga:AttemptTimeout"] = "00:00:10",
         };
         foreach (var (key, value) in orderSettings ?? new Dictionary<string, string?>()) settings[key] = value;
         var orders = new ServiceHost<SagaOptions>(settings);
