@@ -26,6 +26,19 @@ public sealed class TelemetryOptions
 public static class ServiceDefaultsExtensions
 {
     private const string ReadyTag = "ready";
+    private const string ConnectionStringKey = "oms-connection-string";
+
+    private static string TuneConnectionString(string raw, IHostEnvironment environment)
+    {
+        var csb = new NpgsqlConnectionStringBuilder(raw);
+        // Without these every pooled-connection reuse costs an extra DISCARD ALL round trip,
+        // and statements are re-parsed on every call.
+        if (!raw.Contains("No Reset On Close", StringComparison.OrdinalIgnoreCase)) csb.NoResetOnClose = true;
+        if (!raw.Contains("Max Auto Prepare", StringComparison.OrdinalIgnoreCase)) csb.MaxAutoPrepare = 32;
+        if (!raw.Contains("Auto Prepare Min Usages", StringComparison.OrdinalIgnoreCase)) csb.AutoPrepareMinUsages = 2;
+        if (!raw.Contains("Application Name", StringComparison.OrdinalIgnoreCase)) csb.ApplicationName = environment.ApplicationName;
+        return csb.ConnectionString;
+    }
 
     /// <summary>Telemetry, health, problem details, JSON conventions, limits and the service token: the same in all three services.</summary>
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
@@ -41,6 +54,8 @@ public static class ServiceDefaultsExtensions
         {
             o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
             o.SerializerOptions.DictionaryKeyPolicy = null;
+            // Bodies are read by FieldReader, which refuses "100" for a number; the OpenAPI schema says so too.
+            o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
         });
         services.Configure<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(o =>
         {
@@ -52,10 +67,14 @@ public static class ServiceDefaultsExtensions
             var status = context.ProblemDetails.Status ?? context.HttpContext.Response.StatusCode;
             context.ProblemDetails.Extensions.TryAdd("code", Problems.CodeForStatus(status));
             context.ProblemDetails.Detail ??= context.ProblemDetails.Title;
-            context.ProblemDetails.Extensions.Remove("traceId");
         });
-        services.AddExceptionHandler<BadRequestExceptionHandler>();
-        services.AddOpenApi();
+        services.AddExceptionHandler<KnownExceptionHandler>();
+        services.AddOpenApi(o => o.AddSchemaTransformer((schema, context, _) =>
+        {
+            // Money is a decimal, never a float.
+            if (context.JsonTypeInfo.Type == typeof(decimal)) schema.Format = "decimal";
+            return Task.CompletedTask;
+        }));
 
         services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), ["live"]);
         builder.AddOpenTelemetryDefaults();
@@ -69,23 +88,16 @@ public static class ServiceDefaultsExtensions
     public static TBuilder AddServiceDatabase<TBuilder>(this TBuilder builder, string name, System.Reflection.Assembly migrationsAssembly)
         where TBuilder : IHostApplicationBuilder
     {
-        var raw = builder.Configuration.GetConnectionString(name)
-            ?? throw new InvalidOperationException($"ConnectionStrings:{name} is not set.");
-        var csb = new NpgsqlConnectionStringBuilder(raw);
-        // Without these every pooled-connection reuse costs an extra DISCARD ALL round trip,
-        // and statements are re-parsed on every call.
-        if (!raw.Contains("No Reset On Close", StringComparison.OrdinalIgnoreCase)) csb.NoResetOnClose = true;
-        if (!raw.Contains("Max Auto Prepare", StringComparison.OrdinalIgnoreCase)) csb.MaxAutoPrepare = 32;
-        if (!raw.Contains("Auto Prepare Min Usages", StringComparison.OrdinalIgnoreCase)) csb.AutoPrepareMinUsages = 2;
-        if (!raw.Contains("Application Name", StringComparison.OrdinalIgnoreCase)) csb.ApplicationName = builder.Environment.ApplicationName;
-        var connectionString = csb.ConnectionString;
-
-        builder.Services.AddSingleton(sp => new NpgsqlDataSourceBuilder(connectionString)
+        // Resolved lazily so that configuration added after this call (tests, hosts) still counts.
+        builder.Services.AddKeyedSingleton<string>(ConnectionStringKey, (sp, _) =>
+            TuneConnectionString(sp.GetRequiredService<IConfiguration>().GetConnectionString(name)
+                ?? throw new InvalidOperationException($"ConnectionStrings:{name} is not set."), sp.GetRequiredService<IHostEnvironment>()));
+        builder.Services.AddSingleton(sp => new NpgsqlDataSourceBuilder(sp.GetRequiredKeyedService<string>(ConnectionStringKey))
             .UseLoggerFactory(sp.GetRequiredService<ILoggerFactory>())
             .Build());
         builder.Services.AddHealthChecks().AddNpgSql(sp => sp.GetRequiredService<NpgsqlDataSource>(),
             name: "database", tags: [ReadyTag], timeout: TimeSpan.FromSeconds(3));
-        builder.Services.AddSingleton(new DatabaseMigrator(connectionString, migrationsAssembly));
+        builder.Services.AddSingleton(sp => new DatabaseMigrator(sp.GetRequiredKeyedService<string>(ConnectionStringKey), migrationsAssembly));
         return builder;
     }
 
@@ -142,18 +154,34 @@ public static class ServiceDefaultsExtensions
     }
 }
 
-/// <summary>Turns Kestrel's own request errors (body too large, bad framing) into problem+json with a code.</summary>
-internal sealed class BadRequestExceptionHandler(IProblemDetailsService problems) : IExceptionHandler
+/// <summary>
+/// Problem+json for failures that are not bugs: Kestrel's own request errors (body too large, bad framing)
+/// keep their 4xx status; an unreachable database is a 503 the client may retry, never a bare 500.
+/// </summary>
+internal sealed class KnownExceptionHandler(IProblemDetailsService problems, ILogger<KnownExceptionHandler> logger) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
-        if (exception is not BadHttpRequestException bad) return false;
-        context.Response.StatusCode = bad.StatusCode;
+        int status;
+        string title;
+        switch (exception)
+        {
+            case BadHttpRequestException bad:
+                (status, title) = (bad.StatusCode, "Bad request.");
+                break;
+            case NpgsqlException or TimeoutException:
+                logger.LogWarning(exception, "Database unavailable");
+                (status, title) = (StatusCodes.Status503ServiceUnavailable, "The service's database is unavailable; retry later.");
+                break;
+            default:
+                return false;
+        }
+        context.Response.StatusCode = status;
         return await problems.TryWriteAsync(new ProblemDetailsContext
         {
             HttpContext = context,
             Exception = exception,
-            ProblemDetails = { Status = bad.StatusCode, Title = "Bad request.", Detail = bad.Message },
+            ProblemDetails = { Status = status, Title = title, Detail = title },
         });
     }
 }

@@ -1,0 +1,54 @@
+using System.Text.Json.Serialization;
+
+namespace Orders.Api;
+
+public sealed record CreateOrderRequest(string ItemSku, int Quantity, decimal Amount, string IdempotencyKey);
+
+public sealed record OrderResponse(
+    Guid OrderId,
+    string Status,
+    string ItemSku,
+    int Quantity,
+    decimal Amount,
+    string IdempotencyKey,
+    string? FailureReason,
+    DateTime CreatedAt,
+    DateTime UpdatedAt);
+
+public sealed record OrderPage(IReadOnlyList<OrderResponse> Items, string? Next);
+
+public static class OrderStatus
+{
+    public const string Pending = "PENDING";
+    public const string Confirmed = "CONFIRMED";
+    public const string Failed = "FAILED";
+}
+
+public static class FailureReason
+{
+    public const string InsufficientStock = "INSUFFICIENT_STOCK";
+    public const string UnknownItem = "UNKNOWN_ITEM";
+    public const string PaymentDeclined = "PAYMENT_DECLINED";
+    public const string InventoryUnavailable = "INVENTORY_UNAVAILABLE";
+    public const string PaymentUnavailable = "PAYMENT_UNAVAILABLE";
+}
+
+// Wire shapes of the inventory and payment services' internal endpoints.
+public sealed record ReserveRequest(Guid OrderId, string ItemSku, int Quantity);
+public sealed record ReleaseRequest(Guid OrderId);
+public sealed record AuthorizeRequest(Guid OrderId, decimal Amount);
+public sealed record VoidRequest(Guid OrderId);
+public sealed record AuthorizeResponse(Guid PaymentId, Guid OrderId, decimal Amount, string Status);
+public sealed record ProblemCode(string? Code);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(CreateOrderRequest))]
+[JsonSerializable(typeof(OrderResponse))]
+[JsonSerializable(typeof(OrderPage))]
+[JsonSerializable(typeof(ReserveRequest))]
+[JsonSerializable(typeof(ReleaseRequest))]
+[JsonSerializable(typeof(AuthorizeRequest))]
+[JsonSerializable(typeof(VoidRequest))]
+[JsonSerializable(typeof(AuthorizeResponse))]
+[JsonSerializable(typeof(ProblemCode))]
+public sealed partial class OrdersJsonContext : JsonSerializerContext;

@@ -1,0 +1,178 @@
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Orders.Api;
+
+/// <summary>An order as stored, with the lease fields the saga and the recovery worker need.</summary>
+public sealed record OrderRow(
+    Guid OrderId,
+    string IdempotencyKey,
+    string ItemSku,
+    int Quantity,
+    decimal Amount,
+    string Status,
+    string? FailureReason,
+    string? CompensateReason,
+    string? StuckAt,
+    bool InRequest,
+    Guid LeaseToken,
+    bool LeaseLive,
+    int Attempts,
+    DateTime CreatedAt,
+    DateTime UpdatedAt)
+{
+    public OrderResponse ToResponse() =>
+        new(OrderId, Status, ItemSku, Quantity, Amount, IdempotencyKey, FailureReason, CreatedAt, UpdatedAt);
+}
+
+/// <summary>
+/// The orders table. Every state change is one conditional statement that only the holder of the
+/// current lease token can make, so a request and the recovery worker can never both advance an order.
+/// </summary>
+public sealed class OrderStore(NpgsqlDataSource db)
+{
+    private const string Columns =
+        "order_id, idempotency_key, item_sku, quantity, amount, status, failure_reason, compensate_reason, stuck_at, " +
+        "in_request, lease_token, lease_until > now(), attempts, created_at, updated_at";
+
+    /// <summary>Inserts a new PENDING order leased to the calling request; null when the key already exists.</summary>
+    public async Task<OrderRow?> TryInsertAsync(Guid orderId, string key, string sku, int quantity, decimal amount,
+        Guid leaseToken, TimeSpan lease, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand(
+            $"""
+             INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until)
+             VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, now() + $7)
+             ON CONFLICT (idempotency_key) DO NOTHING
+             RETURNING {Columns}
+             """);
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = key });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = sku });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = quantity });
+        command.Parameters.Add(new NpgsqlParameter<decimal> { TypedValue = amount });
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = leaseToken });
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = lease });
+        return await ReadOneAsync(command, ct);
+    }
+
+    public async Task<OrderRow?> GetAsync(Guid orderId, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand($"SELECT {Columns} FROM orders WHERE order_id = $1");
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
+        return await ReadOneAsync(command, ct);
+    }
+
+    public async Task<OrderRow?> GetByKeyAsync(string key, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand($"SELECT {Columns} FROM orders WHERE idempotency_key = $1");
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = key });
+        return await ReadOneAsync(command, ct);
+    }
+
+    /// <summary>PENDING → CONFIRMED, unless the order was decided to fail or someone else holds the lease.</summary>
+    public Task<OrderRow?> ConfirmAsync(OrderRow order, CancellationToken ct) => UpdateAsync(order,
+        "status = 'CONFIRMED', in_request = false", "AND compensate_reason IS NULL", null, ct);
+
+    /// <summary>Records that the order will fail (keeping an earlier decision); compensation follows.</summary>
+    public Task<OrderRow?> DecideFailureAsync(OrderRow order, string reason, CancellationToken ct) => UpdateAsync(order,
+        "compensate_reason = COALESCE(compensate_reason, $3)", "", reason, ct);
+
+    /// <summary>PENDING → FAILED with the decided reason, once compensation is done.</summary>
+    public Task<OrderRow?> FailAsync(OrderRow order, CancellationToken ct) => UpdateAsync(order,
+        "status = 'FAILED', failure_reason = compensate_reason, in_request = false", "AND compensate_reason IS NOT NULL", null, ct);
+
+    /// <summary>Leaves the order PENDING for the recovery worker, to be retried after <paramref name="retryAfter"/>.</summary>
+    public async Task<OrderRow?> ParkAsync(OrderRow order, string stuckAt, TimeSpan retryAfter, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand(
+            $"""
+             UPDATE orders SET in_request = false, stuck_at = $3, lease_until = now() + $4, updated_at = now()
+             WHERE order_id = $1 AND lease_token = $2 AND status = 'PENDING'
+             RETURNING {Columns}
+             """);
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = order.OrderId });
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = order.LeaseToken });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = stuckAt });
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = retryAfter });
+        return await ReadOneAsync(command, ct);
+    }
+
+    /// <summary>
+    /// Takes over PENDING orders whose lease has expired, with a fresh lease token each. SKIP LOCKED lets
+    /// several replicas claim at once without waiting on or taking each other's rows.
+    /// </summary>
+    public async Task<List<OrderRow>> ClaimExpiredAsync(int batchSize, TimeSpan lease, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand(
+            $"""
+             UPDATE orders SET lease_token = gen_random_uuid(), lease_until = now() + $2, in_request = false,
+                               attempts = attempts + 1, updated_at = now()
+             WHERE order_id IN (SELECT order_id FROM orders
+                                WHERE status = 'PENDING' AND lease_until <= now()
+                                ORDER BY lease_until LIMIT $1
+                                FOR UPDATE SKIP LOCKED)
+             RETURNING {Columns}
+             """);
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = batchSize });
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = lease });
+        return await ReadAllAsync(command, ct);
+    }
+
+    /// <summary>Newest first, keyset-paged on (created_at, order_id).</summary>
+    public async Task<List<OrderRow>> ListAsync(string? status, string? sku, (DateTime CreatedAt, Guid OrderId)? after,
+        int limit, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand(
+            $"""
+             SELECT {Columns} FROM orders
+             WHERE ($1::text IS NULL OR status = $1)
+               AND ($2::text IS NULL OR item_sku = $2)
+               AND ($3::timestamptz IS NULL OR (created_at, order_id) < ($3, $4))
+             ORDER BY created_at DESC, order_id DESC
+             LIMIT $5
+             """);
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = (object?)status ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = (object?)sku ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.TimestampTz, Value = after is { } a ? a.CreatedAt : DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Uuid, Value = after is { } b ? b.OrderId : Guid.Empty });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
+        return await ReadAllAsync(command, ct);
+    }
+
+    private async Task<OrderRow?> UpdateAsync(OrderRow order, string set, string extraCondition, string? reason, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand(
+            $"""
+             UPDATE orders SET {set}, updated_at = now()
+             WHERE order_id = $1 AND lease_token = $2 AND status = 'PENDING' {extraCondition}
+             RETURNING {Columns}
+             """);
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = order.OrderId });
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = order.LeaseToken });
+        if (reason is not null) command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = reason });
+        return await ReadOneAsync(command, ct);
+    }
+
+    private static async Task<OrderRow?> ReadOneAsync(NpgsqlCommand command, CancellationToken ct)
+    {
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        return await reader.ReadAsync(ct) ? Read(reader) : null;
+    }
+
+    private static async Task<List<OrderRow>> ReadAllAsync(NpgsqlCommand command, CancellationToken ct)
+    {
+        var rows = new List<OrderRow>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct)) rows.Add(Read(reader));
+        return rows;
+    }
+
+    private static OrderRow Read(NpgsqlDataReader r) => new(
+        r.GetGuid(0), r.GetString(1), r.GetString(2), r.GetInt32(3), r.GetDecimal(4), r.GetString(5),
+        r.IsDBNull(6) ? null : r.GetString(6),
+        r.IsDBNull(7) ? null : r.GetString(7),
+        r.IsDBNull(8) ? null : r.GetString(8),
+        r.GetBoolean(9), r.GetGuid(10), r.GetBoolean(11), r.GetInt32(12),
+        r.GetDateTime(13), r.GetDateTime(14));
+}

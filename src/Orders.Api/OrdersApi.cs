@@ -1,0 +1,167 @@
+using System.Buffers.Binary;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Options;
+using Oms.ServiceDefaults;
+
+namespace Orders.Api;
+
+public static class OrdersApi
+{
+    public const string IdempotencyKeyHeader = "Idempotency-Key";
+
+    public static IEndpointRouteBuilder MapOrdersApi(this IEndpointRouteBuilder app)
+    {
+        var orders = app.MapGroup("/api/v1/orders").WithTags("Orders");
+        orders.MapPost("/", CreateOrder).WithName("CreateOrder")
+            .Accepts<CreateOrderRequest>("application/json")
+            .WithSummary("Place an order (idempotent on idempotency_key)")
+            .WithDescription("201 when this request created the order and it reached a final state; 200 with Idempotent-Replayed: true " +
+                             "for a replay of a final order; 202 while the order is PENDING; 409 request_in_progress while the first request runs; " +
+                             "422 idempotency_key_reused for the same key with another payload.")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status422UnprocessableEntity);
+        orders.MapGet("/{orderId}", GetOrder).WithName("GetOrder").ProducesProblem(StatusCodes.Status404NotFound);
+        orders.MapGet("/", ListOrders).WithName("ListOrders").ProducesProblem(StatusCodes.Status400BadRequest);
+        return app;
+    }
+
+    private static async Task<Results<Created<OrderResponse>, Ok<OrderResponse>, Accepted<OrderResponse>, ProblemHttpResult>> CreateOrder(
+        HttpContext http, OrderStore store, OrderSaga saga, IOptions<SagaOptions> options)
+    {
+        var (document, problem) = await JsonBody.ReadObjectAsync(http.Request, http.RequestAborted);
+        if (problem is not null) return problem;
+        CreateOrderRequest request;
+        using (document)
+        {
+            var fields = new FieldReader(document!.RootElement);
+            var sku = fields.Sku();
+            var quantity = fields.Integer("quantity", 1, 1_000_000);
+            var amount = fields.Money("amount", 1_000_000_000m);
+            var key = IdempotencyKey(fields, http.Request.Headers[IdempotencyKeyHeader]);
+            if (!fields.IsValid) return fields.Problem();
+            request = new CreateOrderRequest(sku!, (int)quantity!.Value, amount!.Value, key!);
+        }
+
+        // The saga is not cancelled when the client goes away: finishing the order is cheaper than recovering it.
+        var sagaOptions = options.Value;
+        var inserted = await store.TryInsertAsync(Guid.CreateVersion7(), request.IdempotencyKey, request.ItemSku,
+            request.Quantity, request.Amount, Guid.NewGuid(), sagaOptions.RequestLease, CancellationToken.None);
+        if (inserted is null) return await ReplayAsync(http, store, request);
+
+        using var budget = new CancellationTokenSource(sagaOptions.RequestBudget);
+        var order = await saga.RunAsync(inserted, TimeSpan.Zero, budget.Token);
+        var location = $"/api/v1/orders/{order.OrderId}";
+        return order.Status == OrderStatus.Pending
+            ? TypedResults.Accepted(location, order.ToResponse())
+            : TypedResults.Created(location, order.ToResponse());
+    }
+
+    /// <summary>The key lost the insert race or was used before: answer from the stored order.</summary>
+    private static async Task<Results<Created<OrderResponse>, Ok<OrderResponse>, Accepted<OrderResponse>, ProblemHttpResult>> ReplayAsync(
+        HttpContext http, OrderStore store, CreateOrderRequest request)
+    {
+        var existing = await store.GetByKeyAsync(request.IdempotencyKey, CancellationToken.None)
+            ?? throw new InvalidOperationException("An order with this idempotency key conflicted but cannot be read.");
+
+        if (existing.ItemSku != request.ItemSku || existing.Quantity != request.Quantity || existing.Amount != request.Amount)
+            return Problems.Create(StatusCodes.Status422UnprocessableEntity, "idempotency_key_reused", "Idempotency key reused.",
+                $"The idempotency key '{request.IdempotencyKey}' was already used for an order with a different payload.");
+
+        if (existing.Status == OrderStatus.Pending)
+        {
+            if (existing.InRequest && existing.LeaseLive)
+                return Problems.Create(StatusCodes.Status409Conflict, "request_in_progress", "Request in progress.",
+                    "The first request with this idempotency key is still running; retry shortly.");
+            return TypedResults.Accepted($"/api/v1/orders/{existing.OrderId}", existing.ToResponse());
+        }
+
+        http.Response.Headers["Idempotent-Replayed"] = "true";
+        return TypedResults.Ok(existing.ToResponse());
+    }
+
+    private static string? IdempotencyKey(FieldReader fields, Microsoft.Extensions.Primitives.StringValues header)
+    {
+        var fromBody = fields.OptionalString("idempotency_key");
+        string? fromHeader = header.Count > 0 ? header.ToString() : null;
+        if (fromHeader is not null && !Rules.IsValidIdempotencyKey(fromHeader))
+        {
+            fields.AddError("Idempotency-Key", Rules.KeyRule);
+            return null;
+        }
+        if (fromBody is not null && !Rules.IsValidIdempotencyKey(fromBody))
+        {
+            fields.AddError("idempotency_key", Rules.KeyRule);
+            return null;
+        }
+        if (fromBody is not null && fromHeader is not null && fromBody != fromHeader)
+        {
+            fields.AddError("idempotency_key", "differs from the Idempotency-Key header.");
+            return null;
+        }
+        var key = fromBody ?? fromHeader;
+        if (key is null) fields.AddError("idempotency_key", "is required (in the body or the Idempotency-Key header).");
+        return key;
+    }
+
+    private static async Task<Results<Ok<OrderResponse>, ProblemHttpResult>> GetOrder(string orderId, OrderStore store, CancellationToken ct)
+    {
+        if (!Guid.TryParse(orderId, out var id)) return Problems.Validation("order_id", "must be a UUID.");
+        var order = await store.GetAsync(id, ct);
+        return order is null
+            ? Problems.NotFoundProblem($"No order with id '{id}'.")
+            : TypedResults.Ok(order.ToResponse());
+    }
+
+    private static async Task<Results<Ok<OrderPage>, ProblemHttpResult>> ListOrders(
+        [FromQuery] string? status, [FromQuery(Name = "item_sku")] string? itemSku, [FromQuery] string? limit,
+        [FromQuery] string? after, OrderStore store, CancellationToken ct)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (status is not null && status is not (OrderStatus.Pending or OrderStatus.Confirmed or OrderStatus.Failed))
+            errors["status"] = ["must be PENDING, CONFIRMED or FAILED."];
+        if (itemSku is not null && !Rules.IsValidSku(itemSku)) errors["item_sku"] = [Rules.SkuRule];
+        if (!Rules.TryParseLimit(limit, out var pageSize)) errors["limit"] = ["must be an integer between 1 and 500."];
+        (DateTime, Guid)? cursor = null;
+        if (after is not null)
+        {
+            if (TryDecodeCursor(after, out var decoded)) cursor = decoded;
+            else errors["after"] = ["is not a cursor returned by this endpoint."];
+        }
+        if (errors.Count > 0) return Problems.Validation(errors);
+
+        var rows = await store.ListAsync(status, itemSku, cursor, pageSize + 1, ct);
+        var next = rows.Count > pageSize ? EncodeCursor(rows[pageSize - 1]) : null;
+        var items = rows.Take(pageSize).Select(r => r.ToResponse()).ToList();
+        return TypedResults.Ok(new OrderPage(items, next));
+    }
+
+    // Cursor: base64url of (created_at ticks, order_id). Opaque to clients.
+    private static string EncodeCursor(OrderRow row)
+    {
+        Span<byte> bytes = stackalloc byte[24];
+        BinaryPrimitives.WriteInt64BigEndian(bytes, row.CreatedAt.Ticks);
+        row.OrderId.TryWriteBytes(bytes[8..]);
+        return WebEncoders.Base64UrlEncode(bytes);
+    }
+
+    private static bool TryDecodeCursor(string cursor, out (DateTime CreatedAt, Guid OrderId) value)
+    {
+        value = default;
+        try
+        {
+            var bytes = WebEncoders.Base64UrlDecode(cursor);
+            if (bytes.Length != 24) return false;
+            var ticks = BinaryPrimitives.ReadInt64BigEndian(bytes);
+            if (ticks < DateTime.MinValue.Ticks || ticks > DateTime.MaxValue.Ticks) return false;
+            value = (new DateTime(ticks, DateTimeKind.Utc), new Guid(bytes.AsSpan(8)));
+            return true;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,12 @@
+using Oms.ServiceDefaults;
+using Orders.Api;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+builder.AddServiceDatabase("orders", typeof(OrdersApi).Assembly);
+builder.AddOrderSaga();
+
+var app = builder.Build();
+app.MapDefaultEndpoints();
+app.MapOrdersApi();
+app.Run();

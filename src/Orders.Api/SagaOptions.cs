@@ -1,0 +1,48 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Orders.Api;
+
+/// <summary>Where the saga's dependencies are and how long a request may spend on them.</summary>
+public sealed class SagaOptions
+{
+    [Required, Url] public string InventoryUrl { get; set; } = "";
+    [Required, Url] public string PaymentUrl { get; set; } = "";
+
+    /// <summary>Time a client request may spend on the saga before it answers 202 with a PENDING order.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.200", "00:05:00")]
+    public TimeSpan RequestBudget { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Time one downstream HTTP attempt may take before it is retried.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
+    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Lease a request holds on its order; past it the recovery worker may take over (a crashed request).</summary>
+    public TimeSpan RequestLease => RequestBudget + TimeSpan.FromSeconds(5);
+}
+
+/// <summary>The recovery worker that finishes PENDING orders left by slow dependencies or crashes.</summary>
+public sealed class RecoveryOptions
+{
+    public bool Enabled { get; set; } = true;
+
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:10:00")]
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long the worker's lease on a claimed order lasts (longer than one attempt).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan Lease { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Time budget of one recovery attempt of one order.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.200", "00:05:00")]
+    public TimeSpan AttemptBudget { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Past this age a PENDING order is compensated and FAILED with *_UNAVAILABLE.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "7.00:00:00")]
+    public TimeSpan GiveUpAfter { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Longest wait between two attempts on one order (the backoff doubles up to this).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "01:00:00")]
+    public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(10);
+
+    [Range(1, 1000)] public int BatchSize { get; set; } = 32;
+}

@@ -1,0 +1,56 @@
+using Microsoft.Extensions.Http.Resilience;
+using Microsoft.Extensions.Options;
+using Oms.ServiceDefaults;
+
+namespace Orders.Api;
+
+public static class SagaSetup
+{
+    /// <summary>The saga, its two typed HttpClients (with retries, timeouts and a circuit breaker) and the recovery worker.</summary>
+    public static IHostApplicationBuilder AddOrderSaga(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<SagaOptions>().BindConfiguration("Saga").ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<RecoveryOptions>().BindConfiguration("Recovery").ValidateDataAnnotations().ValidateOnStart();
+        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, OrdersJsonContext.Default));
+
+        services.AddSingleton<OrderStore>();
+        services.AddSingleton<OrderSaga>();
+        services.AddHostedService<RecoveryWorker>();
+
+        AddDownstream<InventoryClient>(services, InventoryClient.Name, o => o.InventoryUrl);
+        AddDownstream<PaymentClient>(services, PaymentClient.Name, o => o.PaymentUrl);
+        return builder;
+    }
+
+    private static void AddDownstream<TClient>(IServiceCollection services, string name, Func<SagaOptions, string> url)
+        where TClient : class
+    {
+        services.AddHttpClient<TClient>(name, (sp, http) =>
+            {
+                http.BaseAddress = new Uri(url(sp.GetRequiredService<IOptions<SagaOptions>>().Value));
+                http.DefaultRequestHeaders.Authorization =
+                    new("Bearer", sp.GetRequiredService<IOptions<ServiceTokenOptions>>().Value.Token);
+                // The resilience pipeline owns timeouts; this only stops a runaway request.
+                http.Timeout = TimeSpan.FromMinutes(1);
+            })
+            .AddStandardResilienceHandler()
+            .Configure((resilience, sp) =>
+            {
+                // Only transient failures (HttpRequestException, attempt timeout, 5xx, 408, 429) are retried;
+                // 404/409/422 and DECLINED are answers, not failures. Every call is idempotent on order_id.
+                var saga = sp.GetRequiredService<IOptions<SagaOptions>>().Value;
+                resilience.AttemptTimeout.Timeout = saga.AttemptTimeout;
+                resilience.TotalRequestTimeout.Timeout = saga.RequestBudget;
+                resilience.Retry.MaxRetryAttempts = 6;
+                resilience.Retry.Delay = TimeSpan.FromMilliseconds(50);
+                resilience.Retry.BackoffType = Polly.DelayBackoffType.Exponential;
+                resilience.Retry.UseJitter = true;
+                resilience.CircuitBreaker.SamplingDuration = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(10).Ticks, 2 * saga.AttemptTimeout.Ticks + 1));
+                resilience.CircuitBreaker.MinimumThroughput = 20;
+                resilience.CircuitBreaker.FailureRatio = 0.5;
+                resilience.CircuitBreaker.BreakDuration = TimeSpan.FromSeconds(2);
+                resilience.RateLimiter.DefaultRateLimiterOptions.PermitLimit = 10_000;
+            });
+    }
+}

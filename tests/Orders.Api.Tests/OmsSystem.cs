@@ -1,0 +1,144 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Npgsql;
+using Oms.Testing;
+using Orders.Api;
+
+namespace Orders.Api.Tests;
+
+/// <summary>
+/// The three real services on real Kestrel, each with its own fresh database on the test PostgreSQL,
+/// talking real HTTP over loopback. Optionally a <see cref="FaultProxy"/> sits in front of inventory
+/// or payment so a test can make that dependency slow, down or lossy.
+/// </summary>
+public sealed class OmsSystem : IAsyncDisposable
+{
+    private readonly List<IAsyncDisposable> _owned = [];
+
+    public required HttpClient Orders { get; init; }
+    public required HttpClient Inventory { get; init; }
+    public required HttpClient InventoryInternal { get; init; }
+    public required HttpClient Payments { get; init; }
+    public required HttpClient PaymentsInternal { get; init; }
+    public required string OrdersDb { get; init; }
+    public required string InventoryDb { get; init; }
+    public required string PaymentsDb { get; init; }
+    public required IReadOnlyDictionary<string, string?> OrderSettings { get; init; }
+    public FaultProxy? InventoryProxy { get; private init; }
+    public FaultProxy? PaymentProxy { get; private init; }
+
+    public static async Task<OmsSystem> StartAsync(PostgresServer pg, bool proxyInventory = false, bool proxyPayment = false,
+        IDictionary<string, string?>? orderSettings = null)
+    {
+        var ordersDb = await pg.CreateDatabaseAsync("orders");
+        var inventoryDb = await pg.CreateDatabaseAsync("inventory");
+        var paymentsDb = await pg.CreateDatabaseAsync("payments");
+
+        var inventory = new ServiceHost<InventoryEntry>(new Dictionary<string, string?> { ["ConnectionStrings:inventory"] = inventoryDb });
+        var payments = new ServiceHost<PaymentsEntry>(new Dictionary<string, string?> { ["ConnectionStrings:payments"] = paymentsDb });
+        var inventoryUrl = inventory.Start();
+        var paymentUrl = payments.Start();
+        var inventoryProxy = proxyInventory ? await FaultProxy.StartAsync(inventoryUrl) : null;
+        var paymentProxy = proxyPayment ? await FaultProxy.StartAsync(paymentUrl) : null;
+
+        var settings = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:orders"] = ordersDb,
+            ["Saga:InventoryUrl"] = (inventoryProxy?.Address ?? inventoryUrl).ToString(),
+            ["Saga:PaymentUrl"] = (paymentProxy?.Address ?? paymentUrl).ToString(),
+            ["Recovery:PollInterval"] = "00:00:00.200",
+        };
+        foreach (var (key, value) in orderSettings ?? new Dictionary<string, string?>()) settings[key] = value;
+        var orders = new ServiceHost<SagaOptions>(settings);
+        orders.Start();
+
+        var system = new OmsSystem
+        {
+            Orders = orders.CreateClient(),
+            Inventory = inventory.CreateClient(),
+            InventoryInternal = inventory.CreateInternalClient(),
+            Payments = payments.CreateClient(),
+            PaymentsInternal = payments.CreateInternalClient(),
+            OrdersDb = ordersDb,
+            InventoryDb = inventoryDb,
+            PaymentsDb = paymentsDb,
+            InventoryProxy = inventoryProxy,
+            PaymentProxy = paymentProxy,
+            OrderSettings = settings,
+        };
+        system._owned.AddRange([orders, inventory, payments]);
+        if (inventoryProxy is not null) system._owned.Add(inventoryProxy);
+        if (paymentProxy is not null) system._owned.Add(paymentProxy);
+        return system;
+    }
+
+    /// <summary>Another order-service replica on the same orders database (as a second process would be).</summary>
+    public HttpClient StartOrdersReplica()
+    {
+        var replica = new ServiceHost<SagaOptions>(new Dictionary<string, string?>(OrderSettings));
+        replica.Start();
+        _owned.Add(replica);
+        return replica.CreateClient();
+    }
+
+    public async Task ReceiveStockAsync(string sku, long quantity)
+    {
+        using var response = await Inventory.PostAsJsonAsync("/api/v1/stock/items", new { item_sku = sku, quantity });
+        response.EnsureSuccessStatusCode();
+    }
+
+    public async Task<long> AvailableAsync(string sku)
+    {
+        var body = await Inventory.GetFromJsonAsync<JsonObject>($"/api/v1/stock/{sku}");
+        return body!["quantity"]!.GetValue<long>();
+    }
+
+    public Task<HttpResponseMessage> PlaceAsync(string sku, int quantity, decimal amount, string key) =>
+        Orders.PostAsJsonAsync("/api/v1/orders", new { item_sku = sku, quantity, amount, idempotency_key = key });
+
+    public static async Task<JsonObject> BodyAsync(HttpResponseMessage response) =>
+        (await response.Content.ReadFromJsonAsync<JsonObject>())!;
+
+    /// <summary>Runs one scalar query against a service's own database (for invariant checks).</summary>
+    public static async Task<T> ScalarAsync<T>(string connectionString, string sql, params object[] args)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        foreach (var arg in args) command.Parameters.Add(new NpgsqlParameter { Value = arg });
+        var value = await command.ExecuteScalarAsync();
+        return value is DBNull or null ? default! : (T)Convert.ChangeType(value, typeof(T));
+    }
+
+    /// <summary>Polls until the order is no longer PENDING (the recovery worker's job) or the timeout passes.</summary>
+    public async Task<JsonObject> WaitFinalAsync(string orderId, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var order = await Orders.GetFromJsonAsync<JsonObject>($"/api/v1/orders/{orderId}");
+            if (order!["status"]!.GetValue<string>() != "PENDING" || DateTime.UtcNow > deadline) return order;
+            await Task.Delay(100);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var owned in Enumerable.Reverse(_owned)) await owned.DisposeAsync();
+    }
+}
+
+/// <summary>A fresh system shared by the tests of one class.</summary>
+public sealed class SystemFixture(PostgresServer pg) : IAsyncLifetime
+{
+    public OmsSystem System { get; private set; } = null!;
+    public async ValueTask InitializeAsync() => System = await OmsSystem.StartAsync(pg);
+    public async ValueTask DisposeAsync() => await System.DisposeAsync();
+}
+
+internal static class Json
+{
+    public static string Str(this JsonObject o, string name) => o[name]!.GetValue<string>();
+    public static JsonSerializerOptions Options { get; } = new(JsonSerializerDefaults.Web);
+}

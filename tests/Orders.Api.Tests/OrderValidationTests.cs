@@ -1,0 +1,141 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json.Nodes;
+using Oms.Testing;
+
+namespace Orders.Api.Tests;
+
+/// <summary>Every bad input gets a 4xx problem+json with a code, and nothing is written.</summary>
+public sealed class OrderValidationTests(SystemFixture fixture) : IClassFixture<SystemFixture>
+{
+    private OmsSystem System => fixture.System;
+
+    public static TheoryData<string, string> InvalidBodies => new()
+    {
+        { """{"quantity":1,"amount":10,"idempotency_key":"k"}""", "item_sku" },
+        { """{"item_sku":"","quantity":1,"amount":10,"idempotency_key":"k"}""", "item_sku" },
+        { """{"item_sku":"bad sku","quantity":1,"amount":10,"idempotency_key":"k"}""", "item_sku" },
+        { """{"item_sku":"ÄÖ","quantity":1,"amount":10,"idempotency_key":"k"}""", "item_sku" },
+        { $$"""{"item_sku":"{{new string('a', 65)}}","quantity":1,"amount":10,"idempotency_key":"k"}""", "item_sku" },
+        { """{"item_sku":7,"quantity":1,"amount":10,"idempotency_key":"k"}""", "item_sku" },
+        { """{"item_sku":"S","amount":10,"idempotency_key":"k"}""", "quantity" },
+        { """{"item_sku":"S","quantity":0,"amount":10,"idempotency_key":"k"}""", "quantity" },
+        { """{"item_sku":"S","quantity":-3,"amount":10,"idempotency_key":"k"}""", "quantity" },
+        { """{"item_sku":"S","quantity":1000001,"amount":10,"idempotency_key":"k"}""", "quantity" },
+        { """{"item_sku":"S","quantity":"2","amount":10,"idempotency_key":"k"}""", "quantity" },
+        { """{"item_sku":"S","quantity":1.5,"amount":10,"idempotency_key":"k"}""", "quantity" },
+        { """{"item_sku":"S","quantity":null,"amount":10,"idempotency_key":"k"}""", "quantity" },
+        { """{"item_sku":"S","quantity":1,"idempotency_key":"k"}""", "amount" },
+        { """{"item_sku":"S","quantity":1,"amount":-0.01,"idempotency_key":"k"}""", "amount" },
+        { """{"item_sku":"S","quantity":1,"amount":1.234,"idempotency_key":"k"}""", "amount" },
+        { """{"item_sku":"S","quantity":1,"amount":1000000000.01,"idempotency_key":"k"}""", "amount" },
+        { """{"item_sku":"S","quantity":1,"amount":"10","idempotency_key":"k"}""", "amount" },
+        { """{"item_sku":"S","quantity":1,"amount":10}""", "idempotency_key" },
+        { """{"item_sku":"S","quantity":1,"amount":10,"idempotency_key":""}""", "idempotency_key" },
+        { $$"""{"item_sku":"S","quantity":1,"amount":10,"idempotency_key":"{{new string('k', 256)}}"}""", "idempotency_key" },
+        { """{"item_sku":"S","quantity":1,"amount":10,"idempotency_key":"tab\there"}""", "idempotency_key" },
+        { """{"item_sku":"S","quantity":1,"amount":10,"idempotency_key":"é"}""", "idempotency_key" },
+        { """{"item_sku":"S","quantity":1,"amount":10,"idempotency_key":5}""", "idempotency_key" },
+    };
+
+    [Theory]
+    [MemberData(nameof(InvalidBodies))]
+    public async Task InvalidFieldIsRejectedAndNothingIsWritten(string body, string field)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var before = await OrderCountAsync();
+        using var response = await PostRawAsync(body, "application/json");
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType!.MediaType);
+        var problem = await response.Content.ReadFromJsonAsync<JsonObject>(ct);
+        Assert.Equal("validation_failed", problem!.Str("code"));
+        Assert.Equal(400, problem["status"]!.GetValue<int>());
+        Assert.NotNull(problem["errors"]![field]);
+        Assert.Equal(before, await OrderCountAsync());
+    }
+
+    [Theory]
+    [InlineData("{not json", "malformed_json")]
+    [InlineData("[1,2,3]", "malformed_json")]
+    [InlineData("\"just a string\"", "malformed_json")]
+    [InlineData("", "malformed_json")]
+    public async Task MalformedJsonIs400(string body, string code)
+    {
+        using var response = await PostRawAsync(body, "application/json");
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal(code, (await OmsSystem.BodyAsync(response)).Str("code"));
+    }
+
+    [Fact]
+    public async Task NonJsonContentTypeIs415()
+    {
+        using var response = await PostRawAsync("""{"item_sku":"S","quantity":1,"amount":10,"idempotency_key":"ct"}""", "text/plain");
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        Assert.Equal("unsupported_media_type", (await OmsSystem.BodyAsync(response)).Str("code"));
+    }
+
+    [Fact]
+    public async Task BodyOver64KiBIs413()
+    {
+        var before = await OrderCountAsync();
+        var padding = new string('x', 70 * 1024);
+        using var response = await PostRawAsync($$"""{"item_sku":"S","quantity":1,"amount":10,"idempotency_key":"big","pad":"{{padding}}"}""", "application/json");
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.Equal("payload_too_large", (await OmsSystem.BodyAsync(response)).Str("code"));
+        Assert.Equal(before, await OrderCountAsync());
+    }
+
+    [Fact]
+    public async Task HeaderKeyThatDiffersFromBodyKeyIs400()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/orders")
+        {
+            Content = new StringContent("""{"item_sku":"S","quantity":1,"amount":10,"idempotency_key":"body-key"}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("Idempotency-Key", "header-key");
+        using var response = await System.Orders.SendAsync(request, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("validation_failed", (await OmsSystem.BodyAsync(response)).Str("code"));
+    }
+
+    [Fact]
+    public async Task UnknownFieldsAreIgnored()
+    {
+        var sku = $"U-{Guid.NewGuid():N}"[..20];
+        await System.ReceiveStockAsync(sku, 5);
+        using var response = await PostRawAsync($$"""{"item_sku":"{{sku}}","quantity":1,"amount":10,"idempotency_key":"{{sku}}","colour":"red"}""", "application/json");
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task OrderIdThatIsNotAUuidIs400AndUnknownIs404()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var bad = await System.Orders.GetAsync("/api/v1/orders/not-a-uuid", ct);
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        using var missing = await System.Orders.GetAsync($"/api/v1/orders/{Guid.NewGuid()}", ct);
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        Assert.Equal("not_found", (await OmsSystem.BodyAsync(missing)).Str("code"));
+    }
+
+    [Theory]
+    [InlineData("limit=0")]
+    [InlineData("limit=501")]
+    [InlineData("limit=abc")]
+    [InlineData("after=%%%")]
+    [InlineData("after=AAAA")]
+    [InlineData("status=SHIPPED")]
+    [InlineData("item_sku=bad%20sku")]
+    public async Task BadListQueryIs400(string query)
+    {
+        using var response = await System.Orders.GetAsync($"/api/v1/orders?{query}", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("validation_failed", (await OmsSystem.BodyAsync(response)).Str("code"));
+    }
+
+    private Task<HttpResponseMessage> PostRawAsync(string body, string contentType) =>
+        System.Orders.PostAsync("/api/v1/orders", new StringContent(body, Encoding.UTF8, contentType), TestContext.Current.CancellationToken);
+
+    private Task<long> OrderCountAsync() => OmsSystem.ScalarAsync<long>(System.OrdersDb, "SELECT count(*) FROM orders");
+}
