@@ -1,0 +1,33 @@
+using System.Text.Json.Serialization;
+
+namespace Inventory.Api;
+
+// Wire shapes (snake_case on the wire). Requests are parsed by FieldReader; these records document them in OpenAPI.
+
+public sealed record ReceiveStockRequest(string ItemSku, long Quantity);
+
+public sealed record SetStockRequest(long Quantity);
+
+public sealed record ReserveRequest(Guid OrderId, string ItemSku, int Quantity);
+
+public sealed record ReleaseRequest(Guid OrderId);
+
+public sealed record StockLevel(string ItemSku, long Quantity);
+
+public sealed record StockPage(IReadOnlyList<StockLevel> Items, string? Next);
+
+/// <summary>A reservation as first made; a replay answers exactly this again.</summary>
+public sealed record ReservationResult(Guid OrderId, string ItemSku, int Quantity, string Status, long Remaining);
+
+public sealed record ReleaseResult(Guid OrderId, string Status, int Quantity);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(ReceiveStockRequest))]
+[JsonSerializable(typeof(SetStockRequest))]
+[JsonSerializable(typeof(ReserveRequest))]
+[JsonSerializable(typeof(ReleaseRequest))]
+[JsonSerializable(typeof(StockLevel))]
+[JsonSerializable(typeof(StockPage))]
+[JsonSerializable(typeof(ReservationResult))]
+[JsonSerializable(typeof(ReleaseResult))]
+public sealed partial class InventoryJsonContext : JsonSerializerContext;
