@@ -117,6 +117,9 @@ public sealed class LocalPostgres
     {
         if (!_startedByUs) return;
         _startedByUs = false;
+        // The services are stopped by Aspire's orchestrator in the background; let them finish their in-flight
+        // work and close their connections before the database goes away (a PENDING order would survive anyway).
+        await WaitForServicesToDisconnectAsync(TimeSpan.FromSeconds(20));
         Console.WriteLine("[postgres] Stopping PostgreSQL...");
         try
         {
@@ -126,6 +129,30 @@ public sealed class LocalPostgres
         catch (LocalPostgresException e)
         {
             Console.Error.WriteLine($"[postgres] Stop failed: {e.Message}");
+        }
+    }
+
+    private async Task WaitForServicesToDisconnectAsync(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        var announced = false;
+        try
+        {
+            while (true)
+            {
+                await using var connection = new NpgsqlConnection(AdminConnectionString);
+                await connection.OpenAsync();
+                var clients = await ScalarAsync<long>(connection,
+                    "SELECT count(*) FROM pg_stat_activity WHERE usename = ANY($1::text[])", CancellationToken.None, (object)Databases);
+                if (clients == 0 || DateTime.UtcNow > deadline) return;
+                if (!announced) Console.WriteLine("[postgres] Waiting for the services to stop and disconnect...");
+                announced = true;
+                await Task.Delay(250);
+            }
+        }
+        catch (Exception e) when (e is NpgsqlException or System.Net.Sockets.SocketException or TimeoutException)
+        {
+            // Server already gone or unreachable: nothing to wait for.
         }
     }
 
