@@ -48,10 +48,10 @@ public sealed class OrderValidationTests(SystemFixture fixture) : IClassFixture<
         using var response = await PostRawAsync(body, "application/json");
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType!.MediaType);
-        var problem = await response.Content.ReadFromJsonAsync<JsonObject>(ct);
-        Assert.Equal("validation_failed", problem!.Str("code"));
+        var problem = (await response.Content.ReadFromJsonAsync<JsonObject>(ct))!;
+        Assert.Equal("validation_failed", problem.Str("code"));
         Assert.Equal(400, problem["status"]!.GetValue<int>());
-        Assert.NotNull(problem["errors"]![field]);
+        Assert.NotNull(problem["errors"]?[field]);
         Assert.Equal(before, await OrderCountAsync());
     }
 
