@@ -27,23 +27,6 @@ if (mode != "local")
 var builder = DistributedApplication.CreateBuilder(args);
 var repoRoot = FindRepoRoot(builder.AppHostDirectory);
 
-// --- The service token: from the environment, else a fresh one, printed once here and nowhere else. ---
-var token = Environment.GetEnvironmentVariable("OMS_SERVICE_TOKEN");
-if (string.IsNullOrWhiteSpace(token))
-{
-    token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
-    Console.WriteLine();
-    Console.WriteLine("OMS_SERVICE_TOKEN was not set; generated one for this run:");
-    Console.WriteLine($"  OMS_SERVICE_TOKEN={token}");
-    Console.WriteLine("  (internal endpoints need 'Authorization: Bearer <token>'; export OMS_SERVICE_TOKEN to choose your own)");
-    Console.WriteLine();
-}
-else
-{
-    Console.WriteLine("Using OMS_SERVICE_TOKEN from the environment.");
-}
-var serviceToken = builder.AddParameter("oms-service-token", token, publishValueAsDefault: false, secret: true);
-
 // --- PostgreSQL: three databases, referenced as ConnectionStrings:orders / inventory / payments. ---
 LocalPostgres? localPostgres = null;
 IResourceBuilder<IResource> database;
@@ -107,6 +90,24 @@ else
     }
 }
 
+// --- The service token: from the environment, else a fresh one, printed once here and nowhere else. ---
+var tokenFromEnvironment = Environment.GetEnvironmentVariable("OMS_SERVICE_TOKEN");
+var tokenGenerated = string.IsNullOrWhiteSpace(tokenFromEnvironment);
+var token = tokenGenerated ? Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)) : tokenFromEnvironment!.Trim();
+if (tokenGenerated)
+{
+    Console.WriteLine();
+    Console.WriteLine("OMS_SERVICE_TOKEN was not set; generated one for this run:");
+    Console.WriteLine($"  OMS_SERVICE_TOKEN={token}");
+    Console.WriteLine("  (internal endpoints need 'Authorization: Bearer <token>'; export OMS_SERVICE_TOKEN to choose your own)");
+    Console.WriteLine();
+}
+else
+{
+    Console.WriteLine("Using OMS_SERVICE_TOKEN from the environment.");
+}
+var serviceToken = builder.AddParameter("oms-service-token", token, publishValueAsDefault: false, secret: true);
+
 // --- The three services, on fixed ports (no launch profile: the ports come from here, not from Kestrel's 5000). ---
 IResourceBuilder<ProjectResource> Service<TProject>(string name, int port) where TProject : IProjectMetadata, new() =>
     builder.AddProject<TProject>(name, o => o.ExcludeLaunchProfile = true)
@@ -126,21 +127,26 @@ var orders = Service<Projects.Orders_Api>("orders", 8001)
     .WaitFor(inventory)
     .WaitFor(payments);
 
-var app = builder.Build();
+DistributedApplication? app = null;
 try
 {
+    app = builder.Build();
     await app.StartAsync();
-    _ = PrintUrlsWhenReadyAsync(app);
+    _ = PrintUrlsWhenReadyAsync(app, tokenGenerated);
     await app.WaitForShutdownAsync();
+}
+catch (OperationCanceledException)
+{
+    // Ctrl-C while the orchestrator was still starting: shut down quietly.
 }
 finally
 {
-    await app.DisposeAsync();
+    if (app is not null) await app.DisposeAsync();
     if (localPostgres is not null) await localPostgres.StopAsync();
 }
 return 0;
 
-static async Task PrintUrlsWhenReadyAsync(DistributedApplication app)
+static async Task PrintUrlsWhenReadyAsync(DistributedApplication app, bool tokenGenerated)
 {
     var stopping = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
     var notifications = app.Services.GetRequiredService<ResourceNotificationService>();
@@ -164,6 +170,7 @@ static async Task PrintUrlsWhenReadyAsync(DistributedApplication app)
           Inventory  http://localhost:8002   API docs: http://localhost:8002/docs
           Payments   http://localhost:8003   API docs: http://localhost:8003/docs
           Health     /health/ready and /health/live, metrics at /metrics on each service
+          Token      OMS_SERVICE_TOKEN {(tokenGenerated ? "generated for this run: printed above" : "taken from your environment")}
           Dashboard  {(string.IsNullOrEmpty(browserToken) ? dashboard : $"{dashboard}/login?t={browserToken}")}
           Stop       Ctrl-C (stops the services and PostgreSQL)
         =====================================================================
