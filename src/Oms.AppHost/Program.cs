@@ -121,7 +121,7 @@ IResourceBuilder<ProjectResource> Service<TProject>(string name, int port) where
 
 var inventory = Service<Projects.Inventory_Api>("inventory", 8002);
 var payments = Service<Projects.Payments_Api>("payments", 8003);
-var orders = Service<Projects.Orders_Api>("orders", 8001)
+Service<Projects.Orders_Api>("orders", 8001)
     .WithEnvironment("Saga__InventoryUrl", inventory.GetEndpoint("http"))
     .WithEnvironment("Saga__PaymentUrl", payments.GetEndpoint("http"))
     .WaitFor(inventory)
