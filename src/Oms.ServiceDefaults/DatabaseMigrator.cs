@@ -12,7 +12,8 @@ public sealed class DatabaseMigrator(string connectionString, System.Reflection.
 
     public void Migrate(ILogger logger)
     {
-        using var lockConnection = new NpgsqlConnection(connectionString);
+        // Unpooled: a session-level advisory lock must end with this connection, not live on in a pool.
+        using var lockConnection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
         lockConnection.Open();
         using (var take = new NpgsqlCommand("SELECT pg_advisory_lock(@k)", lockConnection))
         {

@@ -76,6 +76,11 @@ public static class ServiceDefaultsExtensions
             return Task.CompletedTask;
         }));
 
+        // Graceful shutdown: on SIGTERM stop accepting, let in-flight requests finish within this bound, exit.
+        // Anything still PENDING after that is finished by the order service's recovery worker.
+        services.Configure<HostOptions>(o => o.ShutdownTimeout =
+            builder.Configuration.GetValue("ShutdownTimeout", TimeSpan.FromSeconds(15)));
+
         services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), ["live"]);
         builder.AddOpenTelemetryDefaults();
         return builder;

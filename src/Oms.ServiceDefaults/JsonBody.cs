@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Oms.ServiceDefaults;
@@ -13,6 +14,7 @@ namespace Oms.ServiceDefaults;
 public static class JsonBody
 {
     public const int MaxBytes = 64 * 1024;
+    private const int DrainLimitBytes = 1024 * 1024;
 
     public static async Task<(JsonDocument? Document, ProblemHttpResult? Problem)> ReadObjectAsync(
         HttpRequest request, CancellationToken cancellationToken)
@@ -22,7 +24,17 @@ public static class JsonBody
                 "Unsupported media type.", "The request body must be application/json."));
 
         if (request.ContentLength > MaxBytes)
+        {
+            // Read (and drop) a moderately oversized body before answering: a server that answers while the
+            // client is still sending makes many clients see a connection reset instead of the 413.
+            if (request.ContentLength <= DrainLimitBytes
+                && request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+            {
+                limit.MaxRequestBodySize = DrainLimitBytes;
+                await request.Body.CopyToAsync(Stream.Null, cancellationToken);
+            }
             return (null, TooLarge());
+        }
 
         byte[] buffer;
         try
