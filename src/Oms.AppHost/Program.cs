@@ -14,6 +14,12 @@ var mode = (Environment.GetEnvironmentVariable("OMS_POSTGRES_MODE") ?? "auto").T
 if (mode is not ("auto" or "container" or "local"))
     return Fail($"OMS_POSTGRES_MODE must be auto, container or local (got '{mode}').");
 
+// Aspire's health checks would happily report someone else's service as ours: refuse to start on busy ports.
+int[] fixedPorts = [8001, 8002, 8003, 18888, 18889, 18890];
+var busy = fixedPorts.Where(PortIsInUse).ToArray();
+if (busy.Length > 0)
+    return Fail($"port(s) {string.Join(", ", busy)} already in use on localhost (another instance of the system still running?). Stop it first.");
+
 string? runtime = null;
 if (mode != "local")
 {
@@ -176,6 +182,21 @@ static async Task PrintUrlsWhenReadyAsync(DistributedApplication app, bool token
         =====================================================================
 
         """);
+}
+
+static bool PortIsInUse(int port)
+{
+    foreach (var address in new[] { System.Net.IPAddress.Loopback, System.Net.IPAddress.IPv6Loopback })
+    {
+        using var client = new System.Net.Sockets.TcpClient(address.AddressFamily);
+        try
+        {
+            if (client.ConnectAsync(address, port).Wait(TimeSpan.FromMilliseconds(500))) return true;
+        }
+        catch (AggregateException) { } // refused: free
+        catch (System.Net.Sockets.SocketException) { } // no IPv6 on this machine
+    }
+    return false;
 }
 
 static string FindRepoRoot(string start)
