@@ -1,0 +1,217 @@
+// The local runner: `dotnet run --project src/Oms.AppHost`.
+// PostgreSQL in a container when a container runtime answers, else a private server from the machine's
+// PostgreSQL binaries; then the three services on 8001-8003, each with its own database and role.
+using System.Security.Cryptography;
+using Aspire.Hosting.ApplicationModel;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Oms.AppHost;
+
+// --- Choose where PostgreSQL comes from (OMS_POSTGRES_MODE = auto | container | local). ---
+var mode = (Environment.GetEnvironmentVariable("OMS_POSTGRES_MODE") ?? "auto").Trim().ToLowerInvariant();
+if (mode is not ("auto" or "container" or "local"))
+    return Fail($"OMS_POSTGRES_MODE must be auto, container or local (got '{mode}').");
+
+// Aspire's health checks would happily report someone else's service as ours: refuse to start on busy ports.
+int[] fixedPorts = [8001, 8002, 8003, 18888, 18889, 18890];
+var busy = fixedPorts.Where(PortIsInUse).ToArray();
+if (busy.Length > 0)
+    return Fail($"port(s) {string.Join(", ", busy)} already in use on localhost (another instance of the system still running?). Stop it first.");
+
+string? runtime = null;
+if (mode != "local")
+{
+    runtime = await ContainerRuntime.DetectAsync(TimeSpan.FromSeconds(5));
+    if (runtime is null && mode == "container")
+        return Fail("OMS_POSTGRES_MODE=container, but neither 'docker info' nor 'podman info' answered. Start Docker or Podman.");
+    // Make Aspire use the runtime that answered (it would default to docker).
+    if (runtime is not null) Environment.SetEnvironmentVariable("ASPIRE_CONTAINER_RUNTIME", runtime);
+}
+
+var builder = DistributedApplication.CreateBuilder(args);
+var repoRoot = FindRepoRoot(builder.AppHostDirectory);
+
+// --- PostgreSQL: three databases, referenced as ConnectionStrings:orders / inventory / payments. ---
+LocalPostgres? localPostgres = null;
+IResourceBuilder<IResource> database;
+var connectionStrings = new Dictionary<string, IResourceBuilder<IResourceWithConnectionString>>();
+
+if (runtime is not null)
+{
+    Console.WriteLine($"Container runtime '{runtime}' is healthy: PostgreSQL runs in a container (data volume 'oms-postgres-data').");
+    var postgres = builder.AddPostgres("postgres").WithDataVolume("oms-postgres-data");
+    foreach (var db in LocalPostgres.Databases)
+        connectionStrings[db] = postgres.AddDatabase($"{db}-db", databaseName: db);
+    database = postgres;
+}
+else
+{
+    var binDir = LocalPostgres.FindBinDir();
+    if (binDir is null)
+        return Fail("""
+            No container runtime answered (docker/podman) and no PostgreSQL server binaries (initdb, pg_ctl, postgres) were found
+            in /usr/lib/postgresql/*/bin or on PATH. Install one of them, for example:
+              - PostgreSQL:  sudo apt-get install postgresql        (Debian/Ubuntu; the AppHost runs its own private server)
+              - or Docker / Podman, running (so that 'docker info' or 'podman info' succeeds)
+            """);
+    var port = int.TryParse(Environment.GetEnvironmentVariable("OMS_POSTGRES_PORT"), out var p) ? p : 5433;
+    var dir = Environment.GetEnvironmentVariable("OMS_POSTGRES_DIR") is { Length: > 0 } d ? d : Path.Combine(repoRoot, ".data", "postgres");
+    Console.WriteLine("No container runtime answered: running a private PostgreSQL server from the machine's binaries.");
+    localPostgres = new LocalPostgres(binDir, dir, port);
+    try
+    {
+        await localPostgres.StartAsync(CancellationToken.None);
+    }
+    catch (LocalPostgresException e)
+    {
+        await localPostgres.StopAsync();
+        return Fail(e.Message);
+    }
+
+    var pg = localPostgres;
+    builder.Services.AddHealthChecks().AddAsyncCheck("postgres-local", async ct =>
+        await pg.IsHealthyAsync(ct) ? HealthCheckResult.Healthy() : HealthCheckResult.Unhealthy("PostgreSQL does not answer."));
+    database = builder.AddResource<IResource>(new LocalPostgresServerResource("postgres"))
+        .WithInitialState(new CustomResourceSnapshot
+        {
+            ResourceType = "PostgreSQL (local)",
+            State = new ResourceStateSnapshot(KnownResourceStates.Running, KnownResourceStateStyles.Success),
+            StartTimeStamp = DateTime.UtcNow,
+            Properties =
+            [
+                new ResourcePropertySnapshot("Port", pg.Port),
+                new ResourcePropertySnapshot("Data folder", pg.DataDir),
+                new ResourcePropertySnapshot("Log file", pg.LogFile),
+            ],
+        })
+        .WithHealthCheck("postgres-local");
+
+    foreach (var db in LocalPostgres.Databases)
+    {
+        var password = builder.AddParameter($"{db}-db-password", pg.Passwords[db], publishValueAsDefault: false, secret: true);
+        var withoutPassword = $"Host=127.0.0.1;Port={pg.Port};Database={db};Username={db}";
+        connectionStrings[db] = builder.AddConnectionString($"{db}-db", ReferenceExpression.Create($"{withoutPassword};Password={password}"));
+    }
+}
+
+// --- The service token: from the environment, else a fresh one, printed once here and nowhere else. ---
+var tokenFromEnvironment = Environment.GetEnvironmentVariable("OMS_SERVICE_TOKEN");
+var tokenGenerated = string.IsNullOrWhiteSpace(tokenFromEnvironment);
+var token = tokenGenerated ? Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)) : tokenFromEnvironment!.Trim();
+if (tokenGenerated)
+{
+    Console.WriteLine();
+    Console.WriteLine("OMS_SERVICE_TOKEN was not set; generated one for this run:");
+    Console.WriteLine($"  OMS_SERVICE_TOKEN={token}");
+    Console.WriteLine("  (internal endpoints need 'Authorization: Bearer <token>'; export OMS_SERVICE_TOKEN to choose your own)");
+    Console.WriteLine();
+}
+else
+{
+    Console.WriteLine("Using OMS_SERVICE_TOKEN from the environment.");
+}
+var serviceToken = builder.AddParameter("oms-service-token", token, publishValueAsDefault: false, secret: true);
+
+// --- The three services, on fixed ports (no launch profile: the ports come from here, not from Kestrel's 5000). ---
+IResourceBuilder<ProjectResource> Service<TProject>(string name, int port) where TProject : IProjectMetadata, new() =>
+    builder.AddProject<TProject>(name, o => o.ExcludeLaunchProfile = true)
+        .WithHttpEndpoint(port: port, isProxied: false)
+        .WithUrl("http://localhost:" + port + "/docs", "Swagger UI")
+        .WithEnvironment("ASPNETCORE_ENVIRONMENT", "Development")
+        .WithEnvironment("OMS_SERVICE_TOKEN", serviceToken)
+        .WithReference(connectionStrings[name], connectionName: name)
+        .WithHttpHealthCheck("/health/ready")
+        .WaitFor(database);
+
+var inventory = Service<Projects.Inventory_Api>("inventory", 8002);
+var payments = Service<Projects.Payments_Api>("payments", 8003);
+Service<Projects.Orders_Api>("orders", 8001)
+    .WithEnvironment("Saga__InventoryUrl", inventory.GetEndpoint("http"))
+    .WithEnvironment("Saga__PaymentUrl", payments.GetEndpoint("http"))
+    .WaitFor(inventory)
+    .WaitFor(payments);
+
+DistributedApplication? app = null;
+try
+{
+    app = builder.Build();
+    await app.StartAsync();
+    _ = PrintUrlsWhenReadyAsync(app, tokenGenerated);
+    await app.WaitForShutdownAsync();
+}
+catch (OperationCanceledException)
+{
+    // Ctrl-C while the orchestrator was still starting: shut down quietly.
+}
+finally
+{
+    if (app is not null) await app.DisposeAsync();
+    if (localPostgres is not null) await localPostgres.StopAsync();
+}
+return 0;
+
+static async Task PrintUrlsWhenReadyAsync(DistributedApplication app, bool tokenGenerated)
+{
+    var stopping = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+    var notifications = app.Services.GetRequiredService<ResourceNotificationService>();
+    try
+    {
+        foreach (var name in new[] { "inventory", "payments", "orders" })
+            await notifications.WaitForResourceHealthyAsync(name, stopping);
+    }
+    catch (OperationCanceledException)
+    {
+        return;
+    }
+
+    var config = app.Services.GetRequiredService<IConfiguration>();
+    var dashboard = (config["ASPNETCORE_URLS"] ?? "http://localhost:18888").Split(';')[0].TrimEnd('/');
+    var browserToken = config["AppHost:BrowserToken"];
+    Console.WriteLine($"""
+
+        ================ Order management system is running ================
+          Orders     http://localhost:8001   API docs: http://localhost:8001/docs
+          Inventory  http://localhost:8002   API docs: http://localhost:8002/docs
+          Payments   http://localhost:8003   API docs: http://localhost:8003/docs
+          Health     /health/ready and /health/live, metrics at /metrics on each service
+          Token      OMS_SERVICE_TOKEN {(tokenGenerated ? "generated for this run: printed above" : "taken from your environment")}
+          Dashboard  {(string.IsNullOrEmpty(browserToken) ? dashboard : $"{dashboard}/login?t={browserToken}")}
+          Stop       Ctrl-C (stops the services and PostgreSQL)
+        =====================================================================
+
+        """);
+}
+
+static bool PortIsInUse(int port)
+{
+    foreach (var address in new[] { System.Net.IPAddress.Loopback, System.Net.IPAddress.IPv6Loopback })
+    {
+        using var client = new System.Net.Sockets.TcpClient(address.AddressFamily);
+        try
+        {
+            if (client.ConnectAsync(address, port).Wait(TimeSpan.FromMilliseconds(500))) return true;
+        }
+        catch (AggregateException) { } // refused: free
+        catch (System.Net.Sockets.SocketException) { } // no IPv6 on this machine
+    }
+    return false;
+}
+
+static string FindRepoRoot(string start)
+{
+    for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+        if (File.Exists(Path.Combine(dir.FullName, "Oms.slnx"))) return dir.FullName;
+    return Path.GetFullPath(Path.Combine(start, "..", ".."));
+}
+
+static int Fail(string message)
+{
+    Console.Error.WriteLine();
+    Console.Error.WriteLine($"Cannot start the order management system: {message}");
+    return 1;
+}
+
+/// <summary>The private PostgreSQL server, shown in the dashboard; its lifetime is managed by <see cref="LocalPostgres"/>.</summary>
+internal sealed class LocalPostgresServerResource(string name) : Resource(name);
