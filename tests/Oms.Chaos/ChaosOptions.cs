@@ -27,6 +27,12 @@ public sealed record ChaosOptions
     /// <summary>Longest a killed process stays down before it is restarted.</summary>
     public TimeSpan MaxDownTime { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// How many of the inventory/payment kills keep the process down past the give-up deadline, so that
+    /// PENDING orders are compensated (void, release) and FAILED *_UNAVAILABLE while everything else goes on.
+    /// </summary>
+    public int LongOutages { get; init; } = 2;
+
     /// <summary>Hard limit on the order stream (kills included); past it no new order is started.</summary>
     public TimeSpan StreamLimit { get; init; } = TimeSpan.FromMinutes(15);
 

@@ -161,6 +161,7 @@ public static class ChaosRunner
         var slotCount = options.Kills + 1;
         // Measured restart times (initial guesses), to spread the orders after a kill over the outage.
         var restartEstimate = new Dictionary<string, TimeSpan> { [Postgres] = TimeSpan.FromSeconds(1.5) };
+        var longOutages = 0;
         for (var s = 0; s < slotCount && DateTime.UtcNow < deadline; s++)
         {
             var start = (int)((long)s * plans.Count / slotCount);
@@ -169,6 +170,11 @@ public static class ChaosRunner
             var target = Targets[s % Targets.Length];
             var kind = target == Postgres ? Postgres : "service";
             var down = TimeSpan.FromMilliseconds(200 + random.NextDouble() * Math.Max(0, options.MaxDownTime.TotalMilliseconds - 200));
+            if (target is Inventory or Payment && longOutages < options.LongOutages && s < options.Kills)
+            {
+                longOutages++;
+                down = options.GiveUp + TimeSpan.FromSeconds(1.5);
+            }
             Task? kill = null;
             var spacing = TimeSpan.Zero;
             for (var i = start; i < end && DateTime.UtcNow < deadline; i++)

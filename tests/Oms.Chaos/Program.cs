@@ -14,16 +14,17 @@ var seed = new Option<int?>("--seed") { Description = "Seed of every random choi
 var giveUp = new Option<TimeSpan>("--give-up") { Description = "Recovery give-up deadline of the order service (Recovery:GiveUpAfter).", DefaultValueFactory = _ => TimeSpan.FromSeconds(20) };
 var timeout = new Option<TimeSpan>("--timeout") { Description = "Longest wait, after the stream, for no order to be PENDING.", DefaultValueFactory = _ => TimeSpan.FromSeconds(120) };
 var requestTimeout = new Option<TimeSpan>("--request-timeout") { Description = "Client timeout of one HTTP request.", DefaultValueFactory = _ => TimeSpan.FromSeconds(10) };
+var longOutages = new Option<int>("--long-outages") { Description = "How many inventory/payment kills stay down past the give-up deadline (compensation under chaos).", DefaultValueFactory = _ => 2 };
 var logs = new Option<string?>("--logs") { Description = "Folder for the service processes' logs (default: a new temp folder)." };
 
-foreach (var option in new Option[] { orders, kills, concurrency })
+foreach (var option in new Option[] { orders, kills, concurrency, longOutages })
     option.Validators.Add(r =>
     {
-        if (r.GetValueOrDefault<int>() < (option == kills ? 0 : 1)) r.AddError($"{option.Name} is out of range.");
+        if (r.GetValueOrDefault<int>() < (option == kills || option == longOutages ? 0 : 1)) r.AddError($"{option.Name} is out of range.");
     });
 
 var root = new RootCommand("Chaos suite of the order management system: real processes, SIGKILLs, invariants checked in the databases.");
-foreach (var option in new Option[] { orders, kills, concurrency, seed, giveUp, timeout, requestTimeout, logs }) root.Options.Add(option);
+foreach (var option in new Option[] { orders, kills, concurrency, seed, giveUp, timeout, requestTimeout, longOutages, logs }) root.Options.Add(option);
 root.SetAction(async (parse, ct) =>
 {
     var result = await ChaosRunner.RunAsync(new ChaosOptions
@@ -35,6 +36,7 @@ root.SetAction(async (parse, ct) =>
         GiveUp = parse.GetValue(giveUp),
         DrainTimeout = parse.GetValue(timeout),
         RequestTimeout = parse.GetValue(requestTimeout),
+        LongOutages = parse.GetValue(longOutages),
         LogDirectory = parse.GetValue(logs),
         Log = Console.Out,
     }, ct);
