@@ -1,0 +1,50 @@
+using Oms.Chaos;
+using Xunit;
+
+namespace Oms.Chaos.Tests;
+
+/// <summary>
+/// A short chaos run inside dotnet test: real processes (PostgreSQL, inventory, payment, two order replicas),
+/// each of them SIGKILLed once while orders flow, payment and inventory once each held down past the
+/// give-up deadline; afterwards every invariant holds in the databases.
+/// </summary>
+public sealed class ChaosTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task ShortChaosRunKeepsEveryInvariant()
+    {
+        using var progress = new StringWriter();
+        var result = await ChaosRunner.RunAsync(new ChaosOptions
+        {
+            Orders = 300,
+            Kills = 5, // orders-a, inventory, payment, postgres, orders-b
+            Concurrency = 24,
+            Seed = 20261125,
+            GiveUp = TimeSpan.FromSeconds(4),
+            LongOutages = 2,
+            DrainTimeout = TimeSpan.FromSeconds(60),
+            Log = TextWriter.Synchronized(progress),
+        }, TestContext.Current.CancellationToken);
+        using var report = new StringWriter();
+        result.Print(report);
+        output.WriteLine(progress.ToString());
+        output.WriteLine(report.ToString());
+
+        Assert.True(result.Aborted is null, report.ToString());
+        Assert.Equal(300, result.OrdersSent);
+        foreach (var process in new[] { "orders-a", "orders-b", "inventory", "payment", "postgres" })
+            Assert.Equal(1, result.KillsByProcess.GetValueOrDefault(process));
+        Assert.Empty(result.Violations);
+        Assert.Equal(0, result.PendingAfterDrain);
+        Assert.Equal(0, result.Unexpected5xx);
+        Assert.Empty(result.UnexpectedErrors);
+        Assert.Equal(0, result.UnexpectedProcessExits);
+        // The mix really produced every kind of outcome, and the outages really gave some orders up.
+        Assert.True(result.OrdersByOutcome.GetValueOrDefault("CONFIRMED") > 0, report.ToString());
+        Assert.True(result.OrdersByOutcome.GetValueOrDefault("FAILED/PAYMENT_DECLINED") > 0, report.ToString());
+        Assert.True(result.OrdersByOutcome.GetValueOrDefault("FAILED/INSUFFICIENT_STOCK") > 0, report.ToString());
+        Assert.True(result.OrdersByOutcome.Where(kv => kv.Key.EndsWith("_UNAVAILABLE", StringComparison.Ordinal)).Sum(kv => kv.Value) > 0,
+            report.ToString());
+        Assert.True(result.Success, report.ToString());
+    }
+}

@@ -1,0 +1,47 @@
+namespace Oms.Chaos;
+
+/// <summary>What one chaos run does. Every count and wait is bounded.</summary>
+public sealed record ChaosOptions
+{
+    /// <summary>Distinct orders (idempotency keys) to place.</summary>
+    public int Orders { get; init; } = 2000;
+
+    /// <summary>SIGKILL + restart cycles, spread over the stream, over the processes in turn.</summary>
+    public int Kills { get; init; } = 12;
+
+    /// <summary>Orders in flight at once.</summary>
+    public int Concurrency { get; init; } = 32;
+
+    /// <summary>Seed of every random choice (payloads, kill moments, down times); null = random.</summary>
+    public int? Seed { get; init; }
+
+    /// <summary>The order service's recovery give-up deadline (Recovery:GiveUpAfter).</summary>
+    public TimeSpan GiveUp { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>How long to wait, after the stream, for no order to be PENDING.</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>Client timeout of one HTTP request.</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Longest a killed process stays down before it is restarted.</summary>
+    public TimeSpan MaxDownTime { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// How many of the inventory/payment kills keep the process down past the give-up deadline, so that
+    /// PENDING orders are compensated (void, release) and FAILED *_UNAVAILABLE while everything else goes on.
+    /// </summary>
+    public int LongOutages { get; init; } = 2;
+
+    /// <summary>Hard limit on the order stream (kills included); past it no new order is started.</summary>
+    public TimeSpan StreamLimit { get; init; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>Build configuration whose service dlls are started (default: the one this runner was built with).</summary>
+    public string? Configuration { get; init; }
+
+    /// <summary>Folder for the child processes' logs (default: a new temp folder).</summary>
+    public string? LogDirectory { get; init; }
+
+    /// <summary>Progress lines go here (null = quiet).</summary>
+    public TextWriter? Log { get; init; }
+}

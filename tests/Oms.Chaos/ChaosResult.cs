@@ -1,0 +1,56 @@
+using System.Globalization;
+
+namespace Oms.Chaos;
+
+/// <summary>The figures of one chaos run.</summary>
+public sealed class ChaosResult
+{
+    public int Seed { get; init; }
+    public int OrdersPlanned { get; init; }
+    public int OrdersSent { get; set; }
+    public int Requests { get; set; }
+    public SortedDictionary<string, int> ResponsesByOutcome { get; } = new(StringComparer.Ordinal);
+    public SortedDictionary<string, int> KillsByProcess { get; } = new(StringComparer.Ordinal);
+    public SortedDictionary<string, int> OrdersByOutcome { get; } = new(StringComparer.Ordinal);
+    public List<string> Violations { get; } = [];
+    public List<string> UnexpectedErrors { get; } = [];
+    public int Unexpected5xx { get; set; }
+    public int UnexpectedProcessExits { get; set; }
+    public int PendingAfterDrain { get; set; } = -1;
+    public TimeSpan StreamTime { get; set; }
+    public TimeSpan DrainTime { get; set; }
+    public TimeSpan TotalTime { get; set; }
+    public string LogDirectory { get; init; } = "";
+    public string? Aborted { get; set; }
+
+    public bool Success => Aborted is null && Violations.Count == 0 && PendingAfterDrain == 0 && Unexpected5xx == 0
+                           && UnexpectedErrors.Count == 0 && UnexpectedProcessExits == 0;
+
+    public void Print(TextWriter w)
+    {
+        static string Join(IEnumerable<KeyValuePair<string, int>> d) =>
+            string.Join(", ", d.Select(kv => $"{kv.Key}={kv.Value.ToString(CultureInfo.InvariantCulture)}"));
+
+        w.WriteLine();
+        w.WriteLine("==== chaos run ====");
+        w.WriteLine($"seed                   {Seed}");
+        w.WriteLine($"orders sent            {OrdersSent} of {OrdersPlanned} (distinct idempotency keys), {Requests} requests");
+        w.WriteLine($"responses              {Join(ResponsesByOutcome)}");
+        w.WriteLine($"kills (SIGKILL)        {Join(KillsByProcess)} (total {KillsByProcess.Values.Sum()})");
+        w.WriteLine($"orders in the database {Join(OrdersByOutcome)}");
+        w.WriteLine($"stream time            {StreamTime.TotalSeconds:0.0} s");
+        w.WriteLine($"time to drain          {DrainTime.TotalSeconds:0.0} s (no order PENDING)");
+        w.WriteLine($"orders still PENDING   {PendingAfterDrain}");
+        w.WriteLine($"unexpected 5xx         {Unexpected5xx}");
+        w.WriteLine($"unexpected errors      {UnexpectedErrors.Count}");
+        foreach (var e in UnexpectedErrors.Take(20)) w.WriteLine($"  - {e}");
+        w.WriteLine($"unexpected exits       {UnexpectedProcessExits} (service processes that died without being killed)");
+        w.WriteLine($"invariant violations = {Violations.Count}");
+        foreach (var v in Violations.Take(50)) w.WriteLine($"  - {v}");
+        if (Violations.Count > 50) w.WriteLine($"  … and {Violations.Count - 50} more");
+        if (Aborted is not null) w.WriteLine($"ABORTED: {Aborted}");
+        w.WriteLine($"total time             {TotalTime.TotalSeconds:0.0} s");
+        w.WriteLine($"process logs           {LogDirectory}");
+        w.WriteLine(Success ? "RESULT: PASS" : "RESULT: FAIL");
+    }
+}

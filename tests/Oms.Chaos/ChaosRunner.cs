@@ -1,0 +1,266 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Reflection;
+using System.Text.Json.Nodes;
+using Oms.Testing;
+
+namespace Oms.Chaos;
+
+/// <summary>
+/// One chaos run: PostgreSQL + inventory + payment + two order replicas as real processes; a bounded concurrent
+/// stream of orders while each process in turn is SIGKILLed at a random moment and restarted; then the drain
+/// (the recovery worker finishes every PENDING order) and the invariants, checked in the databases.
+/// </summary>
+public static class ChaosRunner
+{
+    private const string OrdersA = "orders-a", OrdersB = "orders-b", Inventory = "inventory", Payment = "payment", Postgres = "postgres";
+
+    /// <summary>Kill order: an order replica, inventory, payment, PostgreSQL, the other order replica, and again.</summary>
+    private static readonly string[] Targets = [OrdersA, Inventory, Payment, Postgres, OrdersB];
+
+    public static async Task<ChaosResult> RunAsync(ChaosOptions options, CancellationToken ct = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.Orders, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(options.Kills);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.Concurrency, 1);
+        var seed = options.Seed ?? Random.Shared.Next();
+        var random = new Random(seed);
+        var logDirectory = options.LogDirectory ?? Directory.CreateTempSubdirectory("oms-chaos-").FullName;
+        Directory.CreateDirectory(logDirectory);
+        var result = new ChaosResult { Seed = seed, OrdersPlanned = options.Orders, LogDirectory = logDirectory };
+        var log = options.Log ?? TextWriter.Null;
+        var total = Stopwatch.StartNew();
+        void Say(string message) => log.WriteLine($"[{total.Elapsed.TotalSeconds,6:0.0}s] {message}");
+
+        var configuration = options.Configuration ?? typeof(ChaosRunner).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+            .FirstOrDefault(a => a.Key == "Configuration")?.Value ?? "Debug";
+        var root = RepoRoot();
+        string Dll(string project) => Path.Combine(root, "src", project, "bin", configuration, "net10.0", $"{project}.dll");
+        foreach (var project in new[] { "Orders.Api", "Inventory.Api", "Payments.Api" })
+            if (!File.Exists(Dll(project)))
+                throw new FileNotFoundException($"{Dll(project)} is missing: build the services first (dotnet build -c {configuration}).");
+
+        await using var pg = new ChaosPostgres();
+        var services = new Dictionary<string, ServiceProcess>();
+        try
+        {
+            Say($"seed {seed}; starting PostgreSQL; service logs in {logDirectory}");
+            await pg.StartAsync();
+            var ordersDb = await pg.CreateDatabaseAsync("orders");
+            var inventoryDb = await pg.CreateDatabaseAsync("inventory");
+            var paymentsDb = await pg.CreateDatabaseAsync("payments");
+
+            var token = $"chaos-{Guid.NewGuid():N}";
+            var common = new Dictionary<string, string>
+            {
+                ["OMS_SERVICE_TOKEN"] = token,
+                ["ASPNETCORE_ENVIRONMENT"] = "Production",
+                ["Logging__LogLevel__Default"] = "Warning",
+                ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",
+                ["Logging__LogLevel__Orders.Api.RecoveryWorker"] = "Information",
+                ["DOTNET_gcServer"] = "0", // five processes on a small machine
+            };
+            ServiceProcess Service(string name, string project, IEnumerable<KeyValuePair<string, string>> settings)
+            {
+                var port = PostgresServer.FreePort();
+                var env = new Dictionary<string, string>(common)
+                {
+                    ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}",
+                    ["Urls"] = $"http://127.0.0.1:{port}", // appsettings.json's Urls would win over ASPNETCORE_URLS
+                };
+                foreach (var (k, v) in settings) env[k] = v;
+                return services[name] = new ServiceProcess(name, Dll(project), port, env, logDirectory);
+            }
+
+            var inventory = Service(Inventory, "Inventory.Api", [new("ConnectionStrings__inventory", inventoryDb)]);
+            var payment = Service(Payment, "Payments.Api", [new("ConnectionStrings__payments", paymentsDb)]);
+            KeyValuePair<string, string>[] orderSettings =
+            [
+                new("ConnectionStrings__orders", ordersDb),
+                new("Saga__InventoryUrl", inventory.BaseUri.ToString()),
+                new("Saga__PaymentUrl", payment.BaseUri.ToString()),
+                new("Saga__RequestBudget", "00:00:02"),
+                new("Saga__AttemptTimeout", "00:00:00.500"),
+                new("Recovery__PollInterval", "00:00:00.250"),
+                new("Recovery__Lease", "00:00:05"),
+                new("Recovery__AttemptBudget", "00:00:02"),
+                new("Recovery__MaxBackoff", "00:00:01"),
+                new("Recovery__GiveUpAfter", options.GiveUp.ToString("c", CultureInfo.InvariantCulture)),
+            ];
+            var ordersA = Service(OrdersA, "Orders.Api", orderSettings);
+            var ordersB = Service(OrdersB, "Orders.Api", orderSettings);
+
+            var startTimeout = TimeSpan.FromSeconds(60);
+            await Task.WhenAll(inventory.StartAsync(startTimeout, ct), payment.StartAsync(startTimeout, ct));
+            // One replica first: both would race to migrate the same database (the migrator serializes them anyway).
+            await ordersA.StartAsync(startTimeout, ct);
+            await ordersB.StartAsync(startTimeout, ct);
+            Say($"up: inventory :{inventory.Port}, payment :{payment.Port}, orders :{ordersA.Port} and :{ordersB.Port}");
+
+            // Stock: a few SKUs, received in two deliveries each; in total about 60 % of what the orders ask for.
+            var skus = Enumerable.Range(0, 5).Select(i => $"CHAOS-{(char)('A' + i)}").ToArray();
+            var unknownSkus = new HashSet<string> { "CHAOS-NEVER-RECEIVED" };
+            var received = await ReceiveStockAsync(inventory.BaseUri, skus, Math.Max(10, options.Orders * 3 * 6 / 10 / skus.Length / 2), ct);
+            Say($"received {string.Join(", ", received.Select(kv => $"{kv.Key}={kv.Value}"))}");
+
+            var plans = Plans(options.Orders, seed, random, skus, unknownSkus.First());
+            using var driver = new OrderDriver([ordersA.BaseUri, ordersB.BaseUri], options.RequestTimeout, options.Concurrency);
+
+            var stream = Stopwatch.StartNew();
+            await StreamAsync(options, plans, driver, random, seed, result, services, pg, Say, ct);
+            result.StreamTime = stream.Elapsed;
+            Say($"stream done: {result.OrdersSent} orders, {driver.Requests} requests in {stream.Elapsed.TotalSeconds:0.0} s");
+
+            // Everything back up (a process that died on its own is restarted too, and counted).
+            foreach (var service in services.Values.Where(s => !s.IsRunning))
+            {
+                Say($"{service.Name} is not running: restarting it before the drain");
+                await service.StartAsync(startTimeout, ct);
+            }
+
+            var drain = Stopwatch.StartNew();
+            long pending;
+            while ((pending = await InvariantChecker.CountPendingAsync(ordersDb, ct)) > 0 && drain.Elapsed < options.DrainTimeout)
+                await Task.Delay(250, ct);
+            result.DrainTime = drain.Elapsed;
+            Say($"drain: {pending} PENDING after {drain.Elapsed.TotalSeconds:0.0} s; checking invariants");
+
+            result.Requests = driver.Requests;
+            foreach (var (outcome, count) in driver.Outcomes) result.ResponsesByOutcome[outcome] = count;
+            result.Unexpected5xx = driver.Outcomes.Where(kv => kv.Key.Length == 3 && kv.Key[0] == '5' && kv.Key != "503").Sum(kv => kv.Value);
+            result.UnexpectedErrors.AddRange(driver.Unexpected);
+            await InvariantChecker.CheckAsync(result, ordersDb, inventoryDb, paymentsDb, received, unknownSkus, plans);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            result.Aborted = $"{e.GetType().Name}: {e.Message}";
+            Say($"aborted: {e}");
+        }
+        finally
+        {
+            result.UnexpectedProcessExits = services.Values.Sum(s => s.UnexpectedExits);
+            foreach (var service in services.Values) service.Dispose();
+            result.TotalTime = total.Elapsed;
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// The orders are split into Kills + 1 slots. Slot s starts at full speed; after a random 20–80 % of its orders,
+    /// process Targets[s % 5] is SIGKILLed (with up to Concurrency orders in flight), stays down a random while and is
+    /// restarted; the rest of the slot is spread over that down + restart time, so requests keep arriving while it is
+    /// down. The next slot starts once it is back: one process is down at a time, and every kill meets traffic.
+    /// </summary>
+    private static async Task StreamAsync(ChaosOptions options, IReadOnlyList<OrderPlan> plans, OrderDriver driver, Random random, int seed,
+        ChaosResult result, Dictionary<string, ServiceProcess> services, ChaosPostgres pg, Action<string> say, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + options.StreamLimit;
+        using var slots = new SemaphoreSlim(options.Concurrency);
+        var inFlight = new List<Task>();
+        var slotCount = options.Kills + 1;
+        // Measured restart times (initial guesses), to spread the orders after a kill over the outage.
+        var restartEstimate = new Dictionary<string, TimeSpan> { [Postgres] = TimeSpan.FromSeconds(1.5) };
+        var longOutages = 0;
+        for (var s = 0; s < slotCount && DateTime.UtcNow < deadline; s++)
+        {
+            var start = (int)((long)s * plans.Count / slotCount);
+            var end = (int)((long)(s + 1) * plans.Count / slotCount);
+            var killAt = s < options.Kills ? start + (int)((end - start) * (0.2 + 0.6 * random.NextDouble())) : int.MaxValue;
+            var target = Targets[s % Targets.Length];
+            var kind = target == Postgres ? Postgres : "service";
+            var down = TimeSpan.FromMilliseconds(200 + random.NextDouble() * Math.Max(0, options.MaxDownTime.TotalMilliseconds - 200));
+            if (target is Inventory or Payment && longOutages < options.LongOutages && s < options.Kills)
+            {
+                longOutages++;
+                down = options.GiveUp + TimeSpan.FromSeconds(1.5);
+            }
+            Task? kill = null;
+            var spacing = TimeSpan.Zero;
+            for (var i = start; i < end && DateTime.UtcNow < deadline; i++)
+            {
+                if (i >= killAt && kill is null)
+                {
+                    kill = KillAndRestartAsync(target, down, services, pg, result, restartEstimate, say, i, ct);
+                    var outage = down + restartEstimate.GetValueOrDefault(kind, TimeSpan.FromSeconds(3));
+                    spacing = outage / Math.Max(1, end - i);
+                }
+                if (kill is { IsCompleted: false } && spacing > TimeSpan.Zero) await Task.WhenAny(kill, Task.Delay(spacing, ct));
+                await slots.WaitAsync(ct);
+                var plan = plans[i];
+                result.OrdersSent++;
+                var own = new Random(HashCode.Combine(seed, i));
+                inFlight.Add(Task.Run(async () =>
+                {
+                    try { await driver.RunAsync(plan, own); }
+                    finally { slots.Release(); }
+                }, ct));
+            }
+            if (s < options.Kills && DateTime.UtcNow < deadline)
+                await (kill ?? KillAndRestartAsync(target, down, services, pg, result, restartEstimate, say, end, ct));
+        }
+        await Task.WhenAll(inFlight);
+    }
+
+    private static async Task KillAndRestartAsync(string target, TimeSpan down, Dictionary<string, ServiceProcess> services,
+        ChaosPostgres pg, ChaosResult result, Dictionary<string, TimeSpan> restartEstimate, Action<string> say, int atOrder, CancellationToken ct)
+    {
+        var kills = result.KillsByProcess.GetValueOrDefault(target) + 1;
+        result.KillsByProcess[target] = kills;
+        say($"kill #{result.KillsByProcess.Values.Sum()}: SIGKILL {target} at order {atOrder}, down {down.TotalSeconds:0.0} s");
+        if (target == Postgres) await pg.KillAsync();
+        else services[target].Kill();
+        await Task.Delay(down, ct);
+        var restart = Stopwatch.StartNew();
+        if (target == Postgres) await pg.RestartAsync();
+        else await services[target].StartAsync(TimeSpan.FromSeconds(60), ct);
+        restartEstimate[target == Postgres ? Postgres : "service"] = restart.Elapsed;
+        say($"  {target} back (restart took {restart.Elapsed.TotalSeconds:0.0} s)");
+    }
+
+    private static List<OrderPlan> Plans(int count, int seed, Random random, string[] skus, string unknownSku)
+    {
+        var plans = new List<OrderPlan>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var roll = random.NextDouble();
+            var sku = roll < 0.02 ? unknownSku : skus[random.Next(skus.Length)];
+            // ~4 % ask for more than any SKU ever holds (INSUFFICIENT_STOCK); stock also runs out for the rest.
+            var quantity = random.NextDouble() < 0.04 ? 900_000 + random.Next(100_000) : 1 + random.Next(5);
+            // ~10 % at or above 1000 (PAYMENT_DECLINED), the rest 0.01–999.99.
+            var amount = random.NextDouble() < 0.10
+                ? 1000m + random.Next(0, 150_000) / 100m
+                : 0.01m + random.Next(0, 99_999) / 100m;
+            plans.Add(new OrderPlan(i, $"chaos-{seed}-{i:D6}", sku, quantity, amount,
+                keyInHeader: random.NextDouble() < 0.2, concurrentFirst: random.NextDouble() < 0.3));
+        }
+        return plans;
+    }
+
+    private static async Task<Dictionary<string, long>> ReceiveStockAsync(Uri inventory, string[] skus, int perDelivery, CancellationToken ct)
+    {
+        using var http = new HttpClient { BaseAddress = inventory, Timeout = TimeSpan.FromSeconds(10) };
+        var received = new Dictionary<string, long>();
+        foreach (var sku in skus)
+            for (var delivery = 0; delivery < 2; delivery++)
+            {
+                using var response = await http.PostAsJsonAsync("/api/v1/stock/items", new { item_sku = sku, quantity = perDelivery }, ct);
+                response.EnsureSuccessStatusCode();
+                var body = await response.Content.ReadFromJsonAsync<JsonObject>(ct);
+                received[sku] = received.GetValueOrDefault(sku) + perDelivery;
+                if (body!["quantity"]!.GetValue<long>() != received[sku])
+                    throw new InvalidOperationException($"receiving {sku}: available {body["quantity"]} after receiving {received[sku]} in total");
+            }
+        return received;
+    }
+
+    /// <summary>The folder holding Oms.slnx, found by walking up from this assembly's folder (or the current one).</summary>
+    public static string RepoRoot()
+    {
+        foreach (var start in new[] { AppContext.BaseDirectory, Directory.GetCurrentDirectory() })
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+                if (File.Exists(Path.Combine(dir.FullName, "Oms.slnx")))
+                    return dir.FullName;
+        throw new DirectoryNotFoundException("Oms.slnx not found above " + AppContext.BaseDirectory);
+    }
+}

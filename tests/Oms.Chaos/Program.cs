@@ -1,0 +1,46 @@
+// The chaos suite, as a user runs it (build the services in the same configuration first):
+//
+//   dotnet build -c Release
+//   dotnet run --project tests/Oms.Chaos -c Release -- --orders 3000 --kills 30
+//
+// Exit code 0 only with zero invariant violations, zero orders left PENDING and no unexpected 5xx.
+using System.CommandLine;
+using Oms.Chaos;
+
+var orders = new Option<int>("--orders") { Description = "Distinct orders (idempotency keys) to place.", DefaultValueFactory = _ => 2000 };
+var kills = new Option<int>("--kills") { Description = "SIGKILL + restart cycles over order replica, inventory, payment, PostgreSQL in turn.", DefaultValueFactory = _ => 12 };
+var concurrency = new Option<int>("--concurrency") { Description = "Orders in flight at once.", DefaultValueFactory = _ => 32 };
+var seed = new Option<int?>("--seed") { Description = "Seed of every random choice (default: random, printed)." };
+var giveUp = new Option<TimeSpan>("--give-up") { Description = "Recovery give-up deadline of the order service (Recovery:GiveUpAfter).", DefaultValueFactory = _ => TimeSpan.FromSeconds(20) };
+var timeout = new Option<TimeSpan>("--timeout") { Description = "Longest wait, after the stream, for no order to be PENDING.", DefaultValueFactory = _ => TimeSpan.FromSeconds(120) };
+var requestTimeout = new Option<TimeSpan>("--request-timeout") { Description = "Client timeout of one HTTP request.", DefaultValueFactory = _ => TimeSpan.FromSeconds(10) };
+var longOutages = new Option<int>("--long-outages") { Description = "How many inventory/payment kills stay down past the give-up deadline (compensation under chaos).", DefaultValueFactory = _ => 2 };
+var logs = new Option<string?>("--logs") { Description = "Folder for the service processes' logs (default: a new temp folder)." };
+
+foreach (var option in new Option[] { orders, kills, concurrency, longOutages })
+    option.Validators.Add(r =>
+    {
+        if (r.GetValueOrDefault<int>() < (option == kills || option == longOutages ? 0 : 1)) r.AddError($"{option.Name} is out of range.");
+    });
+
+var root = new RootCommand("Chaos suite of the order management system: real processes, SIGKILLs, invariants checked in the databases.");
+foreach (var option in new Option[] { orders, kills, concurrency, seed, giveUp, timeout, requestTimeout, longOutages, logs }) root.Options.Add(option);
+root.SetAction(async (parse, ct) =>
+{
+    var result = await ChaosRunner.RunAsync(new ChaosOptions
+    {
+        Orders = parse.GetValue(orders),
+        Kills = parse.GetValue(kills),
+        Concurrency = parse.GetValue(concurrency),
+        Seed = parse.GetValue(seed),
+        GiveUp = parse.GetValue(giveUp),
+        DrainTimeout = parse.GetValue(timeout),
+        RequestTimeout = parse.GetValue(requestTimeout),
+        LongOutages = parse.GetValue(longOutages),
+        LogDirectory = parse.GetValue(logs),
+        Log = Console.Out,
+    }, ct);
+    result.Print(Console.Out);
+    return result.Success ? 0 : 1;
+});
+return await root.Parse(args).InvokeAsync();
