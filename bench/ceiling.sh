@@ -5,12 +5,12 @@
 #
 #   bench/ceiling.sh [clients...]        default: 1 16 64 256
 #
-# Environment: OMS_PG_PORT (55432), OMS_CEILING_DURATION seconds per client count (30),
+# Environment: OMS_PG_PORT (25432), OMS_CEILING_DURATION seconds per client count (30),
 # OMS_CEILING_SKUS (1024, the load generator's default --skus), OMS_CEILING_JSON=1 for one JSON line per run.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PGPORT="${OMS_PG_PORT:-55432}"
+PGPORT="${OMS_PG_PORT:-25432}"
 DURATION="${OMS_CEILING_DURATION:-30}"
 SKUS="${OMS_CEILING_SKUS:-1024}"
 CLIENTS=("$@")

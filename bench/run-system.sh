@@ -8,20 +8,21 @@
 # PostgreSQL runs from the machine's binaries (as the postgres user when root) with durable commits:
 # fsync and synchronous_commit stay on. Settings (environment):
 #   OMS_BENCH_DIR   state folder (data, logs, pids)            default: <repo>/.data/bench
-#   OMS_PG_PORT     PostgreSQL port                            default: 55432
-#   OMS_ORDERS_PORT / OMS_INVENTORY_PORT / OMS_PAYMENTS_PORT    default: 8001 / 8002 / 8003
+#   OMS_PG_PORT     PostgreSQL port                            default: 25432 (below the ephemeral port range)
+#   OMS_ORDERS_PORT / OMS_INVENTORY_PORT / OMS_PAYMENTS_PORT    default: 18001 / 18002 / 18003 (not 8001-8003: other runs on the box may hold those)
 #   OMS_SERVICE_TOKEN  the service token (generated when unset)
 #   OMS_PG_STAT_STATEMENTS=1  also load pg_stat_statements (for profiling; small overhead)
+#   OMS_H2C=1       HTTP/2 cleartext from the order service to inventory and payments (ports +100)
 #   OMS_SKIP_BUILD=1  do not run dotnet build first
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="${OMS_BENCH_DIR:-$ROOT/.data/bench}"
 PGDATA="$STATE/pg"
-PGPORT="${OMS_PG_PORT:-55432}"
-ORDERS_PORT="${OMS_ORDERS_PORT:-8001}"
-INVENTORY_PORT="${OMS_INVENTORY_PORT:-8002}"
-PAYMENTS_PORT="${OMS_PAYMENTS_PORT:-8003}"
+PGPORT="${OMS_PG_PORT:-25432}"
+ORDERS_PORT="${OMS_ORDERS_PORT:-18001}"
+INVENTORY_PORT="${OMS_INVENTORY_PORT:-18002}"
+PAYMENTS_PORT="${OMS_PAYMENTS_PORT:-18003}"
 SERVICES=(Orders.Api Inventory.Api Payments.Api)
 
 pg_bin() {
@@ -83,11 +84,22 @@ start_service() {
   (
     cd "$ROOT/src/$name"
     export ASPNETCORE_URLS="http://127.0.0.1:$port"
+    export Urls="$ASPNETCORE_URLS"   # appsettings.json's "Urls" would win over ASPNETCORE_URLS; a plain env var wins over it
     export ASPNETCORE_ENVIRONMENT=Production
     export "ConnectionStrings__$db=Host=127.0.0.1;Port=$PGPORT;Username=$db;Database=$db;Maximum Pool Size=${OMS_POOL_SIZE:-100}"
     export OMS_SERVICE_TOKEN="$TOKEN"
     export Saga__InventoryUrl="http://127.0.0.1:$INVENTORY_PORT"
     export Saga__PaymentUrl="http://127.0.0.1:$PAYMENTS_PORT"
+    if [[ "${OMS_H2C:-0}" == 1 ]]; then
+      # HTTP/2 cleartext between the order service and its dependencies: inventory and payments get a second,
+      # HTTP/2-only endpoint on port+100 (Kestrel speaks h2c only on an Http2-only endpoint).
+      export Kestrel__Endpoints__Http__Url="http://127.0.0.1:$port"
+      export Kestrel__Endpoints__H2c__Url="http://127.0.0.1:$((port + 100))"
+      export Kestrel__Endpoints__H2c__Protocols=Http2
+      export Saga__Http2=true
+      export Saga__InventoryUrl="http://127.0.0.1:$((INVENTORY_PORT + 100))"
+      export Saga__PaymentUrl="http://127.0.0.1:$((PAYMENTS_PORT + 100))"
+    fi
     export Logging__LogLevel__Default=Warning
     export Logging__LogLevel__Microsoft=Warning
     exec nohup dotnet "$dll" >"$STATE/$name.log" 2>&1
@@ -98,7 +110,13 @@ start_service() {
 wait_ready() {
   local name="$1" port="$2" i
   for i in $(seq 1 120); do
-    if curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1; then return 0; fi
+    if curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1; then
+      # Ready, and it is ours: another process on that port would make the answer meaningless.
+      sleep 0.5
+      kill -0 "$(cat "$STATE/$name.pid")" 2>/dev/null && return 0
+      echo "$name exited although something answers on port $port (taken by another process?); see $STATE/$name.log" >&2
+      return 1
+    fi
     if ! kill -0 "$(cat "$STATE/$name.pid")" 2>/dev/null; then
       echo "$name exited; see $STATE/$name.log" >&2
       tail -20 "$STATE/$name.log" >&2
