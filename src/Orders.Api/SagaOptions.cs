@@ -8,6 +8,13 @@ public sealed class SagaOptions
     [Required, Url] public string InventoryUrl { get; set; } = "";
     [Required, Url] public string PaymentUrl { get; set; } = "";
 
+    /// <summary>
+    /// Talk HTTP/2 cleartext (prior knowledge) to inventory and payments: one multiplexed connection instead of
+    /// one socket per request in flight. Their URLs must then be Kestrel endpoints with Protocols=Http2
+    /// (a cleartext Http1AndHttp2 endpoint answers HTTP/1.1 only).
+    /// </summary>
+    public bool Http2 { get; set; }
+
     /// <summary>Time a client request may spend on the saga before it answers 202 with a PENDING order.</summary>
     [Range(typeof(TimeSpan), "00:00:00.200", "00:05:00")]
     public TimeSpan RequestBudget { get; set; } = TimeSpan.FromSeconds(5);

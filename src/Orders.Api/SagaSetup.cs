@@ -1,3 +1,4 @@
+using System.Net;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
 using Oms.ServiceDefaults;
@@ -33,7 +34,15 @@ public static class SagaSetup
                     new("Bearer", sp.GetRequiredService<IOptions<ServiceTokenOptions>>().Value.Token);
                 // The resilience pipeline owns timeouts; this only stops a runaway request.
                 http.Timeout = TimeSpan.FromMinutes(1);
+                if (sp.GetRequiredService<IOptions<SagaOptions>>().Value.Http2)
+                {
+                    // Prior-knowledge h2c: with Exact, an http:// URL is spoken HTTP/2 from the first byte.
+                    http.DefaultRequestVersion = HttpVersion.Version20;
+                    http.DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact;
+                }
             })
+            // More than 100 concurrent streams open a second connection instead of queueing.
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { EnableMultipleHttp2Connections = true, UseCookies = false })
             .AddStandardResilienceHandler()
             .Configure((resilience, sp) =>
             {

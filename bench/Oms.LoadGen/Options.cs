@@ -1,0 +1,275 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+
+namespace Oms.LoadGen;
+
+public enum OrderKind { Confirmed, Declined, OutOfStock }
+
+/// <summary>Everything one run needs, parsed and validated.</summary>
+public sealed record LoadOptions(
+    Uri OrdersUrl,
+    Uri InventoryUrl,
+    int Clients,
+    TimeSpan? Duration,
+    long? Count,
+    TimeSpan Warmup,
+    OrderMix Mix,
+    int Skus,
+    long StockPerSku,
+    TimeSpan Settle,
+    TimeSpan RequestTimeout,
+    bool Json);
+
+/// <summary>Durations written like 30s, 2m, 1h, 500ms, 1m30s, or a plain number of seconds.</summary>
+public static class Durations
+{
+    public static bool TryParse(string? text, out TimeSpan value)
+    {
+        value = TimeSpan.Zero;
+        if (string.IsNullOrWhiteSpace(text)) return false;
+        var s = text.Trim().ToLowerInvariant();
+        if (double.TryParse(s, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var plain))
+        {
+            if (!double.IsFinite(plain) || plain > 31_536_000) return false;
+            value = TimeSpan.FromSeconds(plain);
+            return true;
+        }
+
+        var total = 0.0;
+        var i = 0;
+        while (i < s.Length)
+        {
+            var start = i;
+            while (i < s.Length && (char.IsAsciiDigit(s[i]) || s[i] == '.')) i++;
+            if (i == start) return false;
+            if (!double.TryParse(s.AsSpan(start, i - start), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var number))
+                return false;
+            var unitStart = i;
+            while (i < s.Length && char.IsAsciiLetter(s[i])) i++;
+            double unitMs = s.AsSpan(unitStart, i - unitStart) switch
+            {
+                "ms" => 1,
+                "s" => 1000,
+                "m" => 60_000,
+                "h" => 3_600_000,
+                _ => -1,
+            };
+            if (unitMs < 0) return false;
+            total += number * unitMs;
+        }
+        if (!double.IsFinite(total) || total > 31_536_000_000) return false;
+        value = TimeSpan.FromMilliseconds(total);
+        return true;
+    }
+}
+
+/// <summary>Relative weights of the three kinds of order, e.g. "confirmed=90,declined=5,out-of-stock=5".</summary>
+public sealed record OrderMix(int Confirmed, int Declined, int OutOfStock)
+{
+    public static OrderMix Default { get; } = new(100, 0, 0);
+
+    public int Total => Confirmed + Declined + OutOfStock;
+
+    public static bool TryParse(string? text, out OrderMix mix, out string? error)
+    {
+        mix = Default;
+        error = null;
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            error = "the mix is empty.";
+            return false;
+        }
+        int confirmed = 0, declined = 0, outOfStock = 0;
+        var seen = new HashSet<string>();
+        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            var eq = part.IndexOf('=');
+            if (eq <= 0)
+            {
+                error = $"'{part}' is not name=weight.";
+                return false;
+            }
+            var name = part[..eq].Trim().ToLowerInvariant();
+            if (!int.TryParse(part[(eq + 1)..].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var weight) || weight > 1_000_000)
+            {
+                error = $"the weight of '{name}' must be a whole number between 0 and 1000000.";
+                return false;
+            }
+            if (!seen.Add(name))
+            {
+                error = $"'{name}' is given twice.";
+                return false;
+            }
+            switch (name)
+            {
+                case "confirmed": confirmed = weight; break;
+                case "declined": declined = weight; break;
+                case "out-of-stock" or "out_of_stock" or "oos": outOfStock = weight; break;
+                default:
+                    error = $"unknown kind '{name}' (use confirmed, declined, out-of-stock).";
+                    return false;
+            }
+        }
+        if (confirmed + declined + outOfStock == 0)
+        {
+            error = "the weights add up to 0.";
+            return false;
+        }
+        mix = new OrderMix(confirmed, declined, outOfStock);
+        return true;
+    }
+
+    /// <summary>
+    /// The kind of the order with this sequence number. Deterministic: every run of <see cref="Total"/>
+    /// consecutive sequence numbers holds exactly the weights, spread out rather than in blocks.
+    /// </summary>
+    public OrderKind Pick(long sequence)
+    {
+        var total = Total;
+        var stride = total % 7919 == 0 ? 104_729L : 7919L; // a prime coprime with total permutes the slots
+        var slot = (int)((sequence % total) * stride % total);
+        if (slot < Confirmed) return OrderKind.Confirmed;
+        if (slot < Confirmed + Declined) return OrderKind.Declined;
+        return OrderKind.OutOfStock;
+    }
+
+    public override string ToString() => $"confirmed={Confirmed},declined={Declined},out-of-stock={OutOfStock}";
+}
+
+/// <summary>The one command of the load generator. Each instance has its own options (a symbol has one parent).</summary>
+public sealed class LoadGenCommand : RootCommand
+{
+    public readonly Option<Uri> OrdersUrl = new("--orders-url")
+    {
+        Description = "Base URL of the order service.",
+        DefaultValueFactory = _ => new Uri("http://localhost:8001"),
+        CustomParser = ParseUrl,
+    };
+
+    public readonly Option<Uri> InventoryUrl = new("--inventory-url")
+    {
+        Description = "Base URL of the inventory service (seeding and the conservation check).",
+        DefaultValueFactory = _ => new Uri("http://localhost:8002"),
+        CustomParser = ParseUrl,
+    };
+
+    public readonly Option<int> Clients = new("--clients", "-c")
+    {
+        Description = "Concurrent clients, each with one request in flight.",
+        DefaultValueFactory = _ => 64,
+    };
+
+    public readonly Option<TimeSpan?> Duration = new("--duration", "-d")
+    {
+        Description = "How long to drive load after the warmup (30s, 2m, 1m30s). Default 30s unless --count is given.",
+        CustomParser = r => ParseDuration(r, allowZero: false),
+    };
+
+    public readonly Option<long?> Count = new("--count", "-n")
+    {
+        Description = "Stop after this many orders (warmup included).",
+    };
+
+    public readonly Option<TimeSpan> Warmup = new("--warmup")
+    {
+        Description = "Load before measuring starts (not in the statistics, still in the conservation check).",
+        DefaultValueFactory = _ => TimeSpan.FromSeconds(5),
+        CustomParser = r => ParseDuration(r, allowZero: true) ?? TimeSpan.Zero,
+    };
+
+    public readonly Option<OrderMix> Mix = new("--mix")
+    {
+        Description = "Weights of order kinds: confirmed=90,declined=5,out-of-stock=5 (declined: amount 1500; out-of-stock: a SKU with 0 stock).",
+        DefaultValueFactory = _ => OrderMix.Default,
+        CustomParser = r =>
+        {
+            if (OrderMix.TryParse(r.Tokens.Count > 0 ? r.Tokens[0].Value : null, out var mix, out var error)) return mix;
+            r.AddError($"--mix: {error}");
+            return OrderMix.Default;
+        },
+    };
+
+    public readonly Option<int> Skus = new("--skus")
+    {
+        Description = "Fresh SKUs seeded for the run; orders pick one at random (fewer SKUs = more row-lock contention).",
+        DefaultValueFactory = _ => 1024,
+    };
+
+    public readonly Option<long> StockPerSku = new("--stock-per-sku")
+    {
+        Description = "Stock received per SKU at the start.",
+        DefaultValueFactory = _ => 1_000_000,
+    };
+
+    public readonly Option<TimeSpan> Settle = new("--settle")
+    {
+        Description = "After the run, how long to wait for PENDING or unanswered orders to become final (replaying their keys).",
+        DefaultValueFactory = _ => TimeSpan.FromSeconds(20),
+        CustomParser = r => ParseDuration(r, allowZero: true) ?? TimeSpan.Zero,
+    };
+
+    public readonly Option<TimeSpan> Timeout = new("--timeout")
+    {
+        Description = "Client-side timeout of one request.",
+        DefaultValueFactory = _ => TimeSpan.FromSeconds(30),
+        CustomParser = r => ParseDuration(r, allowZero: false) ?? TimeSpan.FromSeconds(30),
+    };
+
+    public readonly Option<bool> Json = new("--json")
+    {
+        Description = "Print the result as one JSON object on stdout (progress still goes to stderr).",
+    };
+
+    public LoadGenCommand(Func<LoadOptions, CancellationToken, Task<int>>? run = null)
+        : base(
+            "Load generator of the order management system: seeds stock on fresh SKUs, drives POST /api/v1/orders with unique " +
+            "idempotency keys from N concurrent clients, prints orders/s, latency percentiles and status counts, and checks " +
+            "conservation of stock (exit code 1 when it fails).")
+    {
+        Option[] all = [OrdersUrl, InventoryUrl, Clients, Duration, Count, Warmup, Mix, Skus, StockPerSku, Settle, Timeout, Json];
+        foreach (var option in all) Options.Add(option);
+
+        Range(Clients, 1, 10_000);
+        Range(Count, 1, long.MaxValue);
+        Range(Skus, 1, 100_000);
+        Range(StockPerSku, 1, 1_000_000_000);
+
+        SetAction((parseResult, ct) => (run ?? Runner.RunAsync)(ToOptions(parseResult), ct));
+    }
+
+    public LoadOptions ToOptions(ParseResult p)
+    {
+        var count = p.GetValue(Count);
+        var duration = p.GetValue(Duration) ?? (count is null ? TimeSpan.FromSeconds(30) : null);
+        return new LoadOptions(p.GetValue(OrdersUrl)!, p.GetValue(InventoryUrl)!, p.GetValue(Clients), duration, count,
+            p.GetValue(Warmup), p.GetValue(Mix)!, p.GetValue(Skus), p.GetValue(StockPerSku), p.GetValue(Settle), p.GetValue(Timeout),
+            p.GetValue(Json));
+    }
+
+    private static void Range(Option option, long min, long max) => option.Validators.Add(r =>
+    {
+        // A token that is not a number at all is already reported by the option's own conversion.
+        if (r.Implicit || r.Tokens.Count == 0 || !long.TryParse(r.Tokens[0].Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var number))
+            return;
+        if (number < min || number > max) r.AddError($"{option.Name} must be between {min} and {max}.");
+    });
+
+    private static Uri ParseUrl(ArgumentResult r)
+    {
+        var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+        if (Uri.TryCreate(text, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps))
+            return uri;
+        r.AddError($"'{text}' is not an absolute http(s) URL.");
+        return new Uri("http://invalid");
+    }
+
+    private static TimeSpan? ParseDuration(ArgumentResult r, bool allowZero)
+    {
+        var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+        if (Durations.TryParse(text, out var value) && (allowZero ? value >= TimeSpan.Zero : value > TimeSpan.Zero))
+            return value;
+        r.AddError($"'{text}' is not a duration (like 30s, 2m, 1m30s, 500ms){(allowZero ? "" : " greater than zero")}.");
+        return null;
+    }
+}

@@ -1,0 +1,247 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+
+namespace Oms.LoadGen;
+
+/// <summary>Seeds, drives load, settles PENDING orders and checks the books.</summary>
+public static class Runner
+{
+    private static readonly MediaTypeHeaderValue JsonType = new("application/json");
+
+    private sealed record Unsettled(string Key, byte[] Body, int SkuIndex, int Quantity);
+
+    internal sealed record OrderAnswer(string? Status, string? FailureReason);
+
+    public static async Task<int> RunAsync(LoadOptions options, CancellationToken ct)
+    {
+        var log = Console.Error;
+        using var http = CreateClient(options);
+        var runId = $"lg{DateTime.UtcNow:yyMMddHHmmss}{Random.Shared.Next(1000):000}";
+
+        // 1. Seed: fresh SKUs with stock, and one SKU with none for out-of-stock orders.
+        var skus = Enumerable.Range(0, options.Skus).Select(i => $"{runId}-{i:D5}").ToArray();
+        var oosSku = $"{runId}-oos";
+        var allSkus = skus.Append(oosSku).ToArray();
+        var seeded = new long[allSkus.Length];
+        var inventory = options.InventoryUrl;
+        log.WriteLine($"seeding {skus.Length} SKUs with {options.StockPerSku} each (run {runId}) ...");
+        await Parallel.ForEachAsync(Enumerable.Range(0, skus.Length), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct },
+            async (i, token) => seeded[i] = await SeedAsync(http, new Uri(inventory, "/api/v1/stock/items"), HttpMethod.Post,
+                $$"""{"item_sku":"{{skus[i]}}","quantity":{{options.StockPerSku}}}""", token));
+        seeded[^1] = await SeedAsync(http, new Uri(inventory, $"/api/v1/stock/items/{oosSku}"), HttpMethod.Put, """{"quantity":0}""", ct);
+
+        // 2. Drive load.
+        var ordersUri = new Uri(options.OrdersUrl, "/api/v1/orders");
+        var tallies = Enumerable.Range(0, options.Clients).Select(_ => new ClientTally(allSkus.Length)).ToArray();
+        var unsettled = new List<Unsettled>[options.Clients];
+        long issued = 0, completed = 0, errors = 0;
+        var started = Stopwatch.GetTimestamp();
+        var warmupEnds = started + (long)(options.Warmup.TotalSeconds * Stopwatch.Frequency);
+        var endsAt = options.Duration is { } d ? warmupEnds + (long)(d.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
+        long lastCompletion = warmupEnds;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+
+        async Task ClientAsync(int client)
+        {
+            var tally = tallies[client];
+            var mine = unsettled[client] = [];
+            var random = new Random(client * 7919 + 17);
+            while (!stop.IsCancellationRequested && Stopwatch.GetTimestamp() < endsAt)
+            {
+                var sequence = Interlocked.Increment(ref issued) - 1;
+                if (options.Count is { } count && sequence >= count) break;
+                var kind = options.Mix.Pick(sequence);
+                var skuIndex = kind == OrderKind.OutOfStock ? allSkus.Length - 1 : random.Next(skus.Length);
+                var amount = kind == OrderKind.Declined ? "1500.00" : "10.00";
+                var key = $"{runId}-{sequence.ToString(CultureInfo.InvariantCulture)}";
+                var body = Encoding.UTF8.GetBytes(
+                    $$"""{"item_sku":"{{allSkus[skuIndex]}}","quantity":1,"amount":{{amount}},"idempotency_key":"{{key}}"}""");
+
+                var begin = Stopwatch.GetTimestamp();
+                int code;
+                OrderAnswer? answer = null;
+                try
+                {
+                    (code, answer) = await PostOrderAsync(http, ordersUri, body, stop.Token);
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or IOException)
+                {
+                    if (stop.IsCancellationRequested && ct.IsCancellationRequested) break;
+                    code = 0; // transport failure or client timeout
+                }
+                var end = Stopwatch.GetTimestamp();
+                Interlocked.Increment(ref completed);
+                if (begin >= warmupEnds && end <= endsAt)
+                {
+                    tally.Histogram.RecordValue(Latency.MicrosSince(begin));
+                    tally.Measured++;
+                    if (end > Volatile.Read(ref lastCompletion)) Volatile.Write(ref lastCompletion, end);
+                }
+                tally.CountStatus(code);
+
+                if (code is 200 or 201 && answer?.Status is "CONFIRMED" or "FAILED")
+                {
+                    tally.CountFinal(ClientTally.FinalKey(answer.Status, answer.FailureReason));
+                    if (answer.Status == "CONFIRMED") tally.ConfirmedQuantity[skuIndex] += 1;
+                }
+                else
+                {
+                    if (code != 202)
+                    {
+                        tally.Errors++;
+                        Interlocked.Increment(ref errors);
+                    }
+                    tally.CountFinal(code == 202 ? "PENDING" : "NO_ANSWER");
+                    mine.Add(new Unsettled(key, body, skuIndex, 1));
+                }
+            }
+        }
+
+        using var progress = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        var progressTask = Task.Run(async () =>
+        {
+            long previous = 0;
+            try
+            {
+                while (await progress.WaitForNextTickAsync(stop.Token))
+                {
+                    var now = Interlocked.Read(ref completed);
+                    var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
+                    var phase = Stopwatch.GetTimestamp() < warmupEnds ? " (warmup)" : "";
+                    log.WriteLine($"{elapsed,5:0}s {now - previous,7} orders/s  total {now,9}  errors {Interlocked.Read(ref errors)}{phase}");
+                    previous = now;
+                }
+            }
+            catch (OperationCanceledException) { }
+        }, CancellationToken.None);
+
+        log.WriteLine($"driving {options.Clients} clients, mix {options.Mix}, warmup {options.Warmup.TotalSeconds:0.#}s, " +
+                      (options.Duration is { } dd ? $"duration {dd.TotalSeconds:0.#}s" : $"count {options.Count}"));
+        await Task.WhenAll(Enumerable.Range(0, options.Clients).Select(c => Task.Run(() => ClientAsync(c), CancellationToken.None)));
+        var measuredEnd = options.Duration is null ? Volatile.Read(ref lastCompletion) : Math.Min(endsAt, Stopwatch.GetTimestamp());
+        var measured = TimeSpan.FromSeconds(Math.Max(0, measuredEnd - warmupEnds) / (double)Stopwatch.Frequency);
+        await stop.CancelAsync();
+        await progressTask;
+
+        var merged = ClientTally.Merge(tallies, allSkus.Length);
+
+        // 3. Settle: replay every PENDING or unanswered order with its key until it is final (or --settle runs out).
+        var open = unsettled.Where(u => u is not null).SelectMany(u => u).ToList();
+        var settled = new Dictionary<string, long>(StringComparer.Ordinal);
+        var pendingQuantity = new long[allSkus.Length];
+        if (open.Count > 0)
+        {
+            log.WriteLine($"settling {open.Count} PENDING or unanswered orders (up to {options.Settle.TotalSeconds:0.#}s) ...");
+            var deadline = Stopwatch.GetTimestamp() + (long)(options.Settle.TotalSeconds * Stopwatch.Frequency);
+            while (open.Count > 0 && Stopwatch.GetTimestamp() < deadline && !ct.IsCancellationRequested)
+            {
+                var stillOpen = new List<Unsettled>();
+                foreach (var order in open)
+                {
+                    (int code, OrderAnswer? answer) result;
+                    try { result = await PostOrderAsync(http, ordersUri, order.Body, ct); }
+                    catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or IOException) { result = (0, null); }
+                    if (result.code is 200 or 201 && result.answer?.Status is "CONFIRMED" or "FAILED")
+                    {
+                        var k = ClientTally.FinalKey(result.answer.Status, result.answer.FailureReason);
+                        settled[k] = settled.GetValueOrDefault(k) + 1;
+                        if (result.answer.Status == "CONFIRMED") merged.ConfirmedQuantity[order.SkuIndex] += order.Quantity;
+                    }
+                    else if (result.code is 400 or 422)
+                    {
+                        settled["REJECTED"] = settled.GetValueOrDefault("REJECTED") + 1; // no order exists: nothing held
+                    }
+                    else stillOpen.Add(order);
+                }
+                open = stillOpen;
+                if (open.Count > 0) await Task.Delay(500, ct);
+            }
+            foreach (var order in open) pendingQuantity[order.SkuIndex] += order.Quantity;
+            if (open.Count > 0) settled["STILL_PENDING"] = open.Count;
+        }
+
+        // 4. Conservation, per SKU.
+        var balances = new SkuBalance[allSkus.Length];
+        await Parallel.ForEachAsync(Enumerable.Range(0, allSkus.Length), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct },
+            async (i, token) =>
+            {
+                var available = await GetAvailableAsync(http, new Uri(inventory, $"/api/v1/stock/{allSkus[i]}"), token);
+                balances[i] = new SkuBalance(allSkus[i], seeded[i], available, merged.ConfirmedQuantity[i], pendingQuantity[i]);
+            });
+        var conservation = ConservationResult.Check(balances);
+
+        var summary = RunSummary.Create(options, measured, Interlocked.Read(ref completed), merged, settled, open.Count, conservation);
+        if (options.Json) Console.Out.WriteLine(JsonSerializer.Serialize(summary, SummaryJsonContext.Default.RunSummary));
+        else Console.Out.Write(summary.ToText());
+        return conservation.Ok ? 0 : 1;
+    }
+
+    public static HttpClient CreateClient(LoadOptions options)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            MaxConnectionsPerServer = Math.Max(options.Clients, 16),
+            UseCookies = false,
+            UseProxy = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+            ConnectTimeout = TimeSpan.FromSeconds(10),
+        };
+        return new HttpClient(handler) { Timeout = options.RequestTimeout };
+    }
+
+    private static async Task<(int Code, OrderAnswer? Answer)> PostOrderAsync(HttpClient http, Uri uri, byte[] body, CancellationToken ct)
+    {
+        using var content = new ByteArrayContent(body);
+        content.Headers.ContentType = JsonType;
+        using var response = await http.PostAsync(uri, content, ct);
+        var bytes = await response.Content.ReadAsByteArrayAsync(ct);
+        var code = (int)response.StatusCode;
+        return (code, code is >= 200 and < 300 ? ReadAnswer(bytes) : null);
+    }
+
+    /// <summary>Reads status and failure_reason from the top level of an order body.</summary>
+    internal static OrderAnswer ReadAnswer(ReadOnlySpan<byte> json)
+    {
+        var reader = new Utf8JsonReader(json);
+        string? status = null, reason = null;
+        var depth = 0;
+        while (reader.Read())
+        {
+            switch (reader.TokenType)
+            {
+                case JsonTokenType.StartObject or JsonTokenType.StartArray: depth++; break;
+                case JsonTokenType.EndObject or JsonTokenType.EndArray: depth--; break;
+                case JsonTokenType.PropertyName when depth == 1:
+                    if (reader.ValueTextEquals("status"u8)) { reader.Read(); status = reader.TokenType == JsonTokenType.String ? reader.GetString() : null; }
+                    else if (reader.ValueTextEquals("failure_reason"u8)) { reader.Read(); reason = reader.TokenType == JsonTokenType.String ? reader.GetString() : null; }
+                    break;
+            }
+        }
+        return new OrderAnswer(status, reason);
+    }
+
+    private static async Task<long> SeedAsync(HttpClient http, Uri uri, HttpMethod method, string json, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(method, uri) { Content = new StringContent(json, Encoding.UTF8, "application/json") };
+        using var response = await http.SendAsync(request, ct);
+        var text = await response.Content.ReadAsStringAsync(ct);
+        if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"Seeding {uri} answered {(int)response.StatusCode}: {text}");
+        using var doc = JsonDocument.Parse(text);
+        return doc.RootElement.GetProperty("quantity").GetInt64();
+    }
+
+    private static async Task<long> GetAvailableAsync(HttpClient http, Uri uri, CancellationToken ct)
+    {
+        using var response = await http.GetAsync(uri, ct);
+        var text = await response.Content.ReadAsStringAsync(ct);
+        if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"{uri} answered {(int)response.StatusCode}: {text}");
+        using var doc = JsonDocument.Parse(text);
+        return doc.RootElement.GetProperty("quantity").GetInt64();
+    }
+}

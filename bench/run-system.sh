@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Starts the whole system for benchmarking as local processes, or stops it.
+#
+#   bench/run-system.sh start     # private PostgreSQL + the three services (Release), waits for /health/ready
+#   bench/run-system.sh stop
+#   bench/run-system.sh status
+#
+# PostgreSQL runs from the machine's binaries (as the postgres user when root) with durable commits:
+# fsync and synchronous_commit stay on. Settings (environment):
+#   OMS_BENCH_DIR   state folder (data, logs, pids)            default: <repo>/.data/bench
+#   OMS_PG_PORT     PostgreSQL port                            default: 25432 (below the ephemeral port range)
+#   OMS_ORDERS_PORT / OMS_INVENTORY_PORT / OMS_PAYMENTS_PORT    default: 18001 / 18002 / 18003 (not 8001-8003: other runs on the box may hold those)
+#   OMS_SERVICE_TOKEN  the service token (generated when unset)
+#   OMS_PG_STAT_STATEMENTS=1  also load pg_stat_statements (for profiling; small overhead)
+#   OMS_H2C=1       HTTP/2 cleartext from the order service to inventory and payments (ports +100)
+#   OMS_SKIP_BUILD=1  do not run dotnet build first
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="${OMS_BENCH_DIR:-$ROOT/.data/bench}"
+PGDATA="$STATE/pg"
+PGPORT="${OMS_PG_PORT:-25432}"
+ORDERS_PORT="${OMS_ORDERS_PORT:-18001}"
+INVENTORY_PORT="${OMS_INVENTORY_PORT:-18002}"
+PAYMENTS_PORT="${OMS_PAYMENTS_PORT:-18003}"
+SERVICES=(Orders.Api Inventory.Api Payments.Api)
+
+pg_bin() {
+  local d
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -rV); do
+    [[ -x "$d/initdb" ]] && { echo "$d"; return; }
+  done
+  dirname "$(command -v initdb)"
+}
+PGBIN="$(pg_bin)"
+
+as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+psql_admin() { "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
+
+start_postgres() {
+  mkdir -p "$STATE"
+  if [[ ! -f "$PGDATA/PG_VERSION" ]]; then
+    mkdir -p "$PGDATA"
+    [[ $(id -u) == 0 ]] && chown postgres "$STATE" "$PGDATA"
+    as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres -A trust -E UTF8 >/dev/null
+  fi
+  [[ $(id -u) == 0 ]] && chown postgres "$STATE"
+  if as_pg "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+    echo "postgres already running on $PGPORT"
+    return
+  fi
+  local preload=""
+  [[ "${OMS_PG_STAT_STATEMENTS:-0}" == 1 ]] && preload="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+  # Durable: fsync, synchronous_commit and full_page_writes keep their defaults (on).
+  as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -w -t 60 -l "$PGDATA/server.log" -o \
+    "-p $PGPORT -k $PGDATA -c listen_addresses=127.0.0.1 -c max_connections=600 -c shared_buffers=512MB \
+     -c max_wal_size=4GB -c checkpoint_timeout=15min $preload" start >/dev/null
+  echo "postgres started on 127.0.0.1:$PGPORT (data $PGDATA)"
+}
+
+create_databases() {
+  local db
+  for db in orders inventory payments; do
+    if [[ -z "$(psql_admin -d postgres -c "SELECT 1 FROM pg_roles WHERE rolname = '$db'")" ]]; then
+      psql_admin -d postgres -c "CREATE ROLE $db LOGIN"
+    fi
+    if [[ -z "$(psql_admin -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]]; then
+      psql_admin -d postgres -c "CREATE DATABASE $db OWNER $db"
+      # Each service's role reaches only its own database.
+      psql_admin -d postgres -c "REVOKE CONNECT ON DATABASE $db FROM PUBLIC; GRANT CONNECT ON DATABASE $db TO $db"
+    fi
+  done
+  [[ "${OMS_PG_STAT_STATEMENTS:-0}" == 1 ]] && psql_admin -d postgres -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" || true
+}
+
+start_service() {
+  local name="$1" port="$2" db="$3"
+  local dll="$ROOT/src/$name/bin/Release/net10.0/$name.dll"
+  local pidfile="$STATE/$name.pid"
+  if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    echo "$name already running (pid $(cat "$pidfile"))"
+    return
+  fi
+  (
+    cd "$ROOT/src/$name"
+    export ASPNETCORE_URLS="http://127.0.0.1:$port"
+    export Urls="$ASPNETCORE_URLS"   # appsettings.json's "Urls" would win over ASPNETCORE_URLS; a plain env var wins over it
+    export ASPNETCORE_ENVIRONMENT=Production
+    export "ConnectionStrings__$db=Host=127.0.0.1;Port=$PGPORT;Username=$db;Database=$db;Maximum Pool Size=${OMS_POOL_SIZE:-100}"
+    export OMS_SERVICE_TOKEN="$TOKEN"
+    export Saga__InventoryUrl="http://127.0.0.1:$INVENTORY_PORT"
+    export Saga__PaymentUrl="http://127.0.0.1:$PAYMENTS_PORT"
+    if [[ "${OMS_H2C:-0}" == 1 ]]; then
+      # HTTP/2 cleartext between the order service and its dependencies: inventory and payments get a second,
+      # HTTP/2-only endpoint on port+100 (Kestrel speaks h2c only on an Http2-only endpoint).
+      export Kestrel__Endpoints__Http__Url="http://127.0.0.1:$port"
+      export Kestrel__Endpoints__H2c__Url="http://127.0.0.1:$((port + 100))"
+      export Kestrel__Endpoints__H2c__Protocols=Http2
+      export Saga__Http2=true
+      export Saga__InventoryUrl="http://127.0.0.1:$((INVENTORY_PORT + 100))"
+      export Saga__PaymentUrl="http://127.0.0.1:$((PAYMENTS_PORT + 100))"
+    fi
+    export Logging__LogLevel__Default=Warning
+    export Logging__LogLevel__Microsoft=Warning
+    exec nohup dotnet "$dll" >"$STATE/$name.log" 2>&1
+  ) &
+  echo $! >"$pidfile"
+}
+
+wait_ready() {
+  local name="$1" port="$2" i
+  for i in $(seq 1 120); do
+    if curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1; then
+      # Ready, and it is ours: another process on that port would make the answer meaningless.
+      sleep 0.5
+      kill -0 "$(cat "$STATE/$name.pid")" 2>/dev/null && return 0
+      echo "$name exited although something answers on port $port (taken by another process?); see $STATE/$name.log" >&2
+      return 1
+    fi
+    if ! kill -0 "$(cat "$STATE/$name.pid")" 2>/dev/null; then
+      echo "$name exited; see $STATE/$name.log" >&2
+      tail -20 "$STATE/$name.log" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+  echo "$name not ready after 60 s; see $STATE/$name.log" >&2
+  return 1
+}
+
+cmd_start() {
+  if [[ "${OMS_SKIP_BUILD:-0}" != 1 ]]; then
+    (cd "$ROOT" && for s in "${SERVICES[@]}"; do dotnet build -c Release --nologo -v q "src/$s" >/dev/null; done)
+  fi
+  start_postgres
+  create_databases
+  mkdir -p "$STATE"
+  if [[ -z "${OMS_SERVICE_TOKEN:-}" ]]; then
+    if [[ -f "$STATE/token" ]]; then TOKEN="$(cat "$STATE/token")"
+    else TOKEN="$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')"; echo "generated service token (kept in $STATE/token)"; fi
+  else TOKEN="$OMS_SERVICE_TOKEN"; fi
+  (umask 077; echo "$TOKEN" >"$STATE/token")
+  # Inventory and payments first: the order service calls them.
+  start_service Inventory.Api "$INVENTORY_PORT" inventory
+  start_service Payments.Api "$PAYMENTS_PORT" payments
+  start_service Orders.Api "$ORDERS_PORT" orders
+  wait_ready Inventory.Api "$INVENTORY_PORT"
+  wait_ready Payments.Api "$PAYMENTS_PORT"
+  wait_ready Orders.Api "$ORDERS_PORT"
+  cmd_status
+}
+
+cmd_status() {
+  local s
+  echo "postgres   pid $(head -1 "$PGDATA/postmaster.pid" 2>/dev/null || echo -)  127.0.0.1:$PGPORT"
+  for s in "${SERVICES[@]}"; do
+    local port
+    case $s in Orders.Api) port=$ORDERS_PORT ;; Inventory.Api) port=$INVENTORY_PORT ;; *) port=$PAYMENTS_PORT ;; esac
+    echo "$s pid $(cat "$STATE/$s.pid" 2>/dev/null || echo -)  http://127.0.0.1:$port"
+  done
+}
+
+cmd_stop() {
+  local s pid
+  for s in "${SERVICES[@]}"; do
+    if [[ -f "$STATE/$s.pid" ]]; then
+      pid="$(cat "$STATE/$s.pid")"
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null || true
+      rm -f "$STATE/$s.pid"
+    fi
+  done
+  if [[ -f "$PGDATA/postmaster.pid" ]]; then as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null || true; fi
+  echo "stopped"
+}
+
+case "${1:-start}" in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac
