@@ -57,7 +57,7 @@ else
               - or Docker / Podman, running (so that 'docker info' or 'podman info' succeeds)
             """);
     var port = int.TryParse(Environment.GetEnvironmentVariable("OMS_POSTGRES_PORT"), out var p) ? p : 5433;
-    var dir = Environment.GetEnvironmentVariable("OMS_POSTGRES_DIR") is { Length: > 0 } d ? d : Path.Combine(repoRoot, ".data", "postgres");
+    var dir = Environment.GetEnvironmentVariable("OMS_POSTGRES_DIR") is { Length: > 0 } d ? d : await DefaultDataDirAsync(repoRoot);
     Console.WriteLine("No container runtime answered: running a private PostgreSQL server from the machine's binaries.");
     localPostgres = new LocalPostgres(binDir, dir, port);
     try
@@ -211,6 +211,20 @@ static int Fail(string message)
     Console.Error.WriteLine();
     Console.Error.WriteLine($"Cannot start the order management system: {message}");
     return 1;
+}
+
+// .data/postgres in the repository, unless we run as root and the postgres user cannot reach the clone
+// (e.g. under /root or a 0700 temp folder): then a folder of its own under /var/lib, one per clone.
+static async Task<string> DefaultDataDirAsync(string repoRoot)
+{
+    var local = Path.Combine(repoRoot, ".data", "postgres");
+    if (Environment.UserName != "root") return local;
+    var (reach, _) = await LocalPostgres.TryRunAsync("runuser", ["-u", "postgres", "--", "test", "-x", repoRoot], CancellationToken.None);
+    if (reach == 0) return local;
+    var id = Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(repoRoot)))[..12];
+    var shared = Path.Combine("/var/lib/oms-postgres", id);
+    Console.WriteLine($"[postgres] The postgres user cannot enter {repoRoot}; keeping the data in {shared} instead (OMS_POSTGRES_DIR overrides).");
+    return shared;
 }
 
 /// <summary>The private PostgreSQL server, shown in the dashboard; its lifetime is managed by <see cref="LocalPostgres"/>.</summary>

@@ -10,7 +10,26 @@ public sealed class DatabaseMigrator(string connectionString, System.Reflection.
     // Any constant works; it only has to be the same for every replica of one service.
     private const long AdvisoryLockKey = 0x0_4D5F_4D49_4752;
 
+    /// <summary>Migrates, waiting up to a minute for the database to come up (it may start after us).</summary>
     public void Migrate(ILogger logger)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+        while (true)
+        {
+            try
+            {
+                MigrateOnce(logger);
+                return;
+            }
+            catch (NpgsqlException e) when (e.IsTransient && DateTime.UtcNow < deadline)
+            {
+                logger.LogWarning("Database not reachable yet ({Message}); retrying migrations", e.Message);
+                Thread.Sleep(TimeSpan.FromSeconds(1));
+            }
+        }
+    }
+
+    private void MigrateOnce(ILogger logger)
     {
         // Unpooled: a session-level advisory lock must end with this connection, not live on in a pool.
         using var lockConnection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);

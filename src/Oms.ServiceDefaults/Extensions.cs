@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
@@ -44,6 +45,14 @@ public static class ServiceDefaultsExtensions
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         var services = builder.Services;
+
+        // The service's own port (DefaultUrls in appsettings.json) unless something else chose one:
+        // ASPNETCORE_URLS, URLS, --urls, ASPNETCORE_HTTP_PORTS or Kestrel endpoints always win.
+        var configuration = builder.Configuration;
+        if (builder is WebApplicationBuilder web && configuration["DefaultUrls"] is { Length: > 0 } defaultUrls
+            && string.IsNullOrEmpty(configuration["urls"]) && string.IsNullOrEmpty(configuration["http_ports"])
+            && string.IsNullOrEmpty(configuration["https_ports"]) && !configuration.GetSection("Kestrel:Endpoints").Exists())
+            web.WebHost.UseUrls(defaultUrls);
 
         services.AddOptions<ServiceTokenOptions>()
             .Configure<IConfiguration>((o, c) => o.Token = c[ServiceTokenOptions.ConfigurationKey] ?? "")
