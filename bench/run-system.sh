@@ -86,7 +86,7 @@ start_service() {
     export ASPNETCORE_URLS="http://127.0.0.1:$port"
     export Urls="$ASPNETCORE_URLS"   # appsettings.json's "Urls" would win over ASPNETCORE_URLS; a plain env var wins over it
     export ASPNETCORE_ENVIRONMENT=Production
-    export "ConnectionStrings__$db=Host=127.0.0.1;Port=$PGPORT;Username=$db;Database=$db;Maximum Pool Size=${OMS_POOL_SIZE:-100}"
+    export "ConnectionStrings__$db=Host=127.0.0.1;Port=$PGPORT;Username=$db;Database=$db${OMS_POOL_SIZE:+;Maximum Pool Size=$OMS_POOL_SIZE}"
     export OMS_SERVICE_TOKEN="$TOKEN"
     export Saga__InventoryUrl="http://127.0.0.1:$INVENTORY_PORT"
     export Saga__PaymentUrl="http://127.0.0.1:$PAYMENTS_PORT"
