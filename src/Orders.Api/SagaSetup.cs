@@ -46,13 +46,15 @@ public static class SagaSetup
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { EnableMultipleHttp2Connections = true, UseCookies = false })
             // Per-request logging scopes cost more than they tell here; failures are logged by the saga.
             .RemoveAllLoggers()
-            // Lean pipeline: the request budget (or the worker's attempt budget) is the total timeout already.
-            // Only transient failures (HttpRequestException, attempt timeout, 5xx, 408, 429) are retried;
-            // 404/409/422 and DECLINED are answers, not failures. Every call is idempotent on order_id.
+            // Total timeout = the request budget (the caller's budget token usually ends it first), then retries
+            // with exponential backoff and jitter, a circuit breaker, and a timeout per attempt. Only transient
+            // failures (HttpRequestException, attempt timeout, 5xx, 408, 429) are retried; 404/409/422 and
+            // DECLINED are answers, not failures. Every call is idempotent on order_id.
             .AddResilienceHandler("saga", (pipeline, context) =>
             {
                 var saga = context.ServiceProvider.GetRequiredService<IOptions<SagaOptions>>().Value;
                 pipeline
+                    .AddTimeout(saga.RequestBudget)
                     .AddRetry(new HttpRetryStrategyOptions
                     {
                         MaxRetryAttempts = 6,
