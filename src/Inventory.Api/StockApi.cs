@@ -295,16 +295,8 @@ public static class StockApi
     public static async Task<Results<Ok<ReleaseResult>, ProblemHttpResult>> Release(
         HttpRequest request, NpgsqlDataSource db, CancellationToken cancellationToken)
     {
-        var (document, problem) = await JsonBody.ReadObjectAsync(request, cancellationToken);
+        var (orderId, problem) = await JsonBody.ReadOrderIdAsync(request, cancellationToken);
         if (problem is not null) return problem;
-        Guid orderId;
-        using (document)
-        {
-            var fields = new FieldReader(document!.RootElement);
-            var o = fields.Uuid("order_id");
-            if (!fields.IsValid) return fields.Problem();
-            orderId = o!.Value;
-        }
 
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
 

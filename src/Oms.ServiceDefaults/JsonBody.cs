@@ -70,6 +70,20 @@ public static class JsonBody
         }
     }
 
+    /// <summary>Reads a body whose one field is <c>order_id</c> (release, void).</summary>
+    public static async Task<(Guid OrderId, ProblemHttpResult? Problem)> ReadOrderIdAsync(
+        HttpRequest request, CancellationToken cancellationToken)
+    {
+        var (document, problem) = await ReadObjectAsync(request, cancellationToken);
+        if (problem is not null) return (default, problem);
+        using (document)
+        {
+            var fields = new FieldReader(document!.RootElement);
+            var orderId = fields.Uuid("order_id");
+            return fields.IsValid ? (orderId!.Value, null) : (default, fields.Problem());
+        }
+    }
+
     private static ProblemHttpResult TooLarge() =>
         Problems.Create(StatusCodes.Status413PayloadTooLarge, Problems.PayloadTooLarge,
             "Payload too large.", $"The request body must be at most {MaxBytes} bytes.");

@@ -146,17 +146,8 @@ public static class PaymentsApi
     internal static async Task<Results<Ok<VoidResponse>, ProblemHttpResult>> Void(
         HttpRequest request, NpgsqlDataSource db, CancellationToken cancellationToken)
     {
-        var (document, problem) = await JsonBody.ReadObjectAsync(request, cancellationToken);
+        var (orderId, problem) = await JsonBody.ReadOrderIdAsync(request, cancellationToken);
         if (problem is not null) return problem;
-
-        Guid orderId;
-        using (document)
-        {
-            var fields = new FieldReader(document!.RootElement);
-            var id = fields.Uuid("order_id");
-            if (!fields.IsValid) return fields.Problem();
-            orderId = id!.Value;
-        }
 
         await using var command = db.CreateCommand(VoidSql);
         command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
