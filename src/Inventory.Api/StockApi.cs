@@ -36,18 +36,12 @@ public static class StockApi
         stock.MapPost("/items", Receive)
             .WithName("ReceiveStock")
             .WithSummary("Receive stock: adds quantity to the item's available stock, creating the item if new.")
-            .Accepts<ReceiveStockRequest>("application/json")
-            .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
+            .AcceptsJson<ReceiveStockRequest>();
 
         stock.MapPut("/items/{sku}", SetAvailable)
             .WithName("SetStock")
             .WithSummary("Set the available stock of an item (stock count correction), creating it if new.")
-            .Accepts<SetStockRequest>("application/json")
-            .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
+            .AcceptsJson<SetStockRequest>();
 
         stock.MapGet("/{sku}", Get)
             .WithName("GetStock")
@@ -65,8 +59,7 @@ public static class StockApi
         internalOnly.MapPost("/reserve", Reserve)
             .WithName("ReserveStock")
             .WithSummary("Internal: atomically take stock for an order. Idempotent on order_id.")
-            .Accepts<ReserveRequest>("application/json")
-            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .AcceptsJson<ReserveRequest>()
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
@@ -75,8 +68,7 @@ public static class StockApi
         internalOnly.MapPost("/release", Release)
             .WithName("ReleaseStock")
             .WithSummary("Internal: give an order's reserved stock back, once. Unknown order ids leave a tombstone.")
-            .Accepts<ReleaseRequest>("application/json")
-            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .AcceptsJson<ReleaseRequest>()
             .ProducesProblem(StatusCodes.Status401Unauthorized);
 
         return app;
@@ -95,19 +87,9 @@ public static class StockApi
     public static async Task<Results<Ok<StockLevel>, ProblemHttpResult>> Receive(
         HttpRequest request, NpgsqlDataSource db, CancellationToken cancellationToken)
     {
-        var (document, problem) = await JsonBody.ReadObjectAsync(request, cancellationToken);
+        var ((sku, quantity), problem) = await JsonBody.ReadAsync(request,
+            fields => (fields.Sku() ?? "", fields.Integer("quantity", 1, MaxReceive) ?? 0), cancellationToken);
         if (problem is not null) return problem;
-        string sku;
-        long quantity;
-        using (document)
-        {
-            var fields = new FieldReader(document!.RootElement);
-            var s = fields.Sku();
-            var q = fields.Integer("quantity", 1, MaxReceive);
-            if (!fields.IsValid) return fields.Problem();
-            sku = s!;
-            quantity = q!.Value;
-        }
 
         await using var command = db.CreateCommand(ReceiveSql);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = sku });
@@ -128,17 +110,12 @@ public static class StockApi
     public static async Task<Results<Ok<StockLevel>, ProblemHttpResult>> SetAvailable(
         string sku, HttpRequest request, NpgsqlDataSource db, CancellationToken cancellationToken)
     {
-        var (document, problem) = await JsonBody.ReadObjectAsync(request, cancellationToken);
-        if (problem is not null) return problem;
-        long quantity;
-        using (document)
+        var (quantity, problem) = await JsonBody.ReadAsync(request, fields =>
         {
-            var fields = new FieldReader(document!.RootElement);
             if (!Rules.IsValidSku(sku)) fields.AddError("sku", Rules.SkuRule);
-            var q = fields.Integer("quantity", 0, MaxSet);
-            if (!fields.IsValid) return fields.Problem();
-            quantity = q!.Value;
-        }
+            return fields.Integer("quantity", 0, MaxSet) ?? 0;
+        }, cancellationToken);
+        if (problem is not null) return problem;
 
         await using var command = db.CreateCommand(SetSql);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = sku });
@@ -216,22 +193,10 @@ public static class StockApi
     public static async Task<Results<Ok<ReservationResult>, ProblemHttpResult>> Reserve(
         HttpRequest request, NpgsqlDataSource db, CancellationToken cancellationToken)
     {
-        var (document, problem) = await JsonBody.ReadObjectAsync(request, cancellationToken);
+        var ((orderId, sku, quantity), problem) = await JsonBody.ReadAsync(request,
+            fields => (fields.Uuid("order_id") ?? Guid.Empty, fields.Sku() ?? "", (int)(fields.Integer("quantity", 1, MaxReserve) ?? 0)),
+            cancellationToken);
         if (problem is not null) return problem;
-        Guid orderId;
-        string sku;
-        int quantity;
-        using (document)
-        {
-            var fields = new FieldReader(document!.RootElement);
-            var o = fields.Uuid("order_id");
-            var s = fields.Sku();
-            var q = fields.Integer("quantity", 1, MaxReserve);
-            if (!fields.IsValid) return fields.Problem();
-            orderId = o!.Value;
-            sku = s!;
-            quantity = (int)q!.Value;
-        }
 
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         try

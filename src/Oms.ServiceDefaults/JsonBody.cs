@@ -70,19 +70,27 @@ public static class JsonBody
         }
     }
 
-    /// <summary>Reads a body whose one field is <c>order_id</c> (release, void).</summary>
-    public static async Task<(Guid OrderId, ProblemHttpResult? Problem)> ReadOrderIdAsync(
-        HttpRequest request, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads a JSON object body and maps it with <paramref name="read"/>, which pulls every field through the
+    /// <see cref="FieldReader"/>; any broken rule makes the result a 400 validation problem (the mapped value is then
+    /// discarded, so <paramref name="read"/> may fill missing fields with placeholders).
+    /// </summary>
+    public static async Task<(T Value, ProblemHttpResult? Problem)> ReadAsync<T>(
+        HttpRequest request, Func<FieldReader, T> read, CancellationToken cancellationToken)
     {
         var (document, problem) = await ReadObjectAsync(request, cancellationToken);
-        if (problem is not null) return (default, problem);
+        if (problem is not null) return (default!, problem);
         using (document)
         {
             var fields = new FieldReader(document!.RootElement);
-            var orderId = fields.Uuid("order_id");
-            return fields.IsValid ? (orderId!.Value, null) : (default, fields.Problem());
+            var value = read(fields);
+            return fields.IsValid ? (value, null) : (default!, fields.Problem());
         }
     }
+
+    /// <summary>A body whose one field is <c>order_id</c> (release, void).</summary>
+    public static Task<(Guid OrderId, ProblemHttpResult? Problem)> ReadOrderIdAsync(HttpRequest request, CancellationToken cancellationToken) =>
+        ReadAsync(request, fields => fields.Uuid("order_id") ?? Guid.Empty, cancellationToken);
 
     private static ProblemHttpResult TooLarge() =>
         Problems.Create(StatusCodes.Status413PayloadTooLarge, Problems.PayloadTooLarge,

@@ -38,12 +38,9 @@ public static class PaymentsApi
             .WithDescription("Amount < 1000 is AUTHORIZED, >= 1000 DECLINED. Idempotent on order_id: a repeat returns the first " +
                              "payment; another amount answers 422 idempotency_key_reused; after a void 409 payment_voided. " +
                              "Requires 'Authorization: Bearer <service token>'.")
-            .Accepts<AuthorizeRequest>("application/json")
-            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .AcceptsJson<AuthorizeRequest>()
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status409Conflict)
-            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity);
 
         group.MapPost("/void", Void)
@@ -52,11 +49,8 @@ public static class PaymentsApi
             .WithSummary("Void an order's payment (internal).")
             .WithDescription("Cancels the authorization. Idempotent. For an order without a payment a tombstone is recorded " +
                              "so that a late authorize is refused. Requires 'Authorization: Bearer <service token>'.")
-            .Accepts<VoidRequest>("application/json")
-            .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
+            .AcceptsJson<VoidRequest>()
+            .ProducesProblem(StatusCodes.Status401Unauthorized);
 
         group.MapGet("/{order_id}", Get)
             .WithName("GetPayment")
@@ -91,20 +85,9 @@ public static class PaymentsApi
     internal static async Task<Results<Ok<PaymentResponse>, ProblemHttpResult>> Authorize(
         HttpRequest request, NpgsqlDataSource db, CancellationToken cancellationToken)
     {
-        var (document, problem) = await JsonBody.ReadObjectAsync(request, cancellationToken);
+        var ((orderId, amount), problem) = await JsonBody.ReadAsync(request,
+            fields => (fields.Uuid("order_id") ?? Guid.Empty, fields.Money("amount", MaxAmount) ?? 0m), cancellationToken);
         if (problem is not null) return problem;
-
-        Guid orderId;
-        decimal amount;
-        using (document)
-        {
-            var fields = new FieldReader(document!.RootElement);
-            var id = fields.Uuid("order_id");
-            var money = fields.Money("amount", MaxAmount);
-            if (!fields.IsValid) return fields.Problem();
-            orderId = id!.Value;
-            amount = money!.Value;
-        }
 
         var status = amount < DeclineThreshold ? PaymentStatus.AUTHORIZED : PaymentStatus.DECLINED;
 
