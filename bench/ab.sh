@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# One arm of an A/B comparison at 64 clients, as used for the "Levers" in docs/benchmarks.md:
+# fresh data, start the system (bench/run-system.sh, already built in Release), 25 s of load to warm the JIT,
+# three measured 15-s runs at 64 clients, one 8-s run at 1 client, CPU per process during the last
+# 64-client run, RSS, stop. Settings come from the environment, e.g.
+#
+#   bench/ab.sh pool-default
+#   OMS_POOL_SIZE=100 bench/ab.sh pool-100
+#   DOTNET_gcServer=0 bench/ab.sh workstation-gc
+#   OMS_H2C=1 bench/ab.sh h2c
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+label="${1:-run}"
+ORDERS_PORT="${OMS_ORDERS_PORT:-18001}"
+INVENTORY_PORT="${OMS_INVENTORY_PORT:-18002}"
+LG=(dotnet bench/Oms.LoadGen/bin/Release/net10.0/Oms.LoadGen.dll
+    --orders-url "http://127.0.0.1:$ORDERS_PORT" --inventory-url "http://127.0.0.1:$INVENTORY_PORT")
+[[ -f bench/Oms.LoadGen/bin/Release/net10.0/Oms.LoadGen.dll ]] || dotnet build -c Release >/dev/null
+
+bench/run-system.sh stop >/dev/null 2>&1 || true
+rm -rf "${OMS_BENCH_DIR:-$ROOT/.data/bench}"
+OMS_SKIP_BUILD="${OMS_SKIP_BUILD:-1}" bench/run-system.sh start >/dev/null
+trap 'bench/run-system.sh stop >/dev/null 2>&1 || true' EXIT
+
+cpu_of() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+cpu_snapshot() {
+  for name in Orders.Api Inventory.Api Payments.Api; do echo "$name $(cpu_of "$(pgrep -f "$name.dll" | head -1)")"; done
+  echo "postgres $(for p in $(pgrep -u postgres postgres); do cpu_of "$p"; done | awk '{s+=$1} END {print s+0}')"
+}
+
+"${LG[@]}" --clients 64 --duration 25s --warmup 2s >/dev/null 2>&1
+for i in 1 2 3; do
+  if [[ $i == 3 ]]; then (sleep 5; cpu_snapshot > /tmp/oms-ab-cpu1; sleep 10; cpu_snapshot > /tmp/oms-ab-cpu2) & fi
+  echo "$label 64 clients run $i: $("${LG[@]}" --clients 64 --duration 15s --warmup 3s 2>/dev/null | sed -n '2,3p' | tr '\n' ' ')"
+done
+wait
+echo "$label CPU (cores) during run 3: $(paste /tmp/oms-ab-cpu1 /tmp/oms-ab-cpu2 | awk '{printf "%s %.2f  ", $1, ($4-$2)/1000}')"
+echo "$label 1 client: $("${LG[@]}" --clients 1 --duration 8s --warmup 2s 2>/dev/null | sed -n '2,3p' | tr '\n' ' ')"
+echo "$label RSS: $(ps -o rss=,args= -C dotnet | grep -oE '^ *[0-9]+ .*(Orders|Inventory|Payments)\.Api' | awk '{n=$NF; sub(/.*\//,"",n); printf "%s %d MB  ", n, $1/1024}')"
