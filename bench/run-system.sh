@@ -12,7 +12,9 @@
 #   OMS_ORDERS_PORT / OMS_INVENTORY_PORT / OMS_PAYMENTS_PORT    default: 18001 / 18002 / 18003 (not 8001-8003: other runs on the box may hold those)
 #   OMS_SERVICE_TOKEN  the service token (generated when unset)
 #   OMS_PG_STAT_STATEMENTS=1  also load pg_stat_statements (for profiling; small overhead)
-#   OMS_H2C=1       HTTP/2 cleartext from the order service to inventory and payments (ports +100)
+#   OMS_PG_OPTIONS  extra postgres options, e.g. "-c commit_delay=100"
+#   OMS_H2C=0       HTTP/1.1 from the order service to inventory and payments; default 1: HTTP/2 cleartext to
+#                   their internal endpoints (InternalUrls) on port +100, as the services are wired by default
 #   OMS_SKIP_BUILD=1  do not run dotnet build first
 set -euo pipefail
 
@@ -54,7 +56,7 @@ start_postgres() {
   # Durable: fsync, synchronous_commit and full_page_writes keep their defaults (on).
   as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -w -t 60 -l "$PGDATA/server.log" -o \
     "-p $PGPORT -k $PGDATA -c listen_addresses=127.0.0.1 -c max_connections=600 -c shared_buffers=512MB \
-     -c max_wal_size=4GB -c checkpoint_timeout=15min $preload" start >/dev/null
+     -c max_wal_size=4GB -c checkpoint_timeout=15min $preload ${OMS_PG_OPTIONS:-}" start >/dev/null
   echo "postgres started on 127.0.0.1:$PGPORT (data $PGDATA)"
 }
 
@@ -90,15 +92,16 @@ start_service() {
     export OMS_SERVICE_TOKEN="$TOKEN"
     export Saga__InventoryUrl="http://127.0.0.1:$INVENTORY_PORT"
     export Saga__PaymentUrl="http://127.0.0.1:$PAYMENTS_PORT"
-    if [[ "${OMS_H2C:-0}" == 1 ]]; then
-      # HTTP/2 cleartext between the order service and its dependencies: inventory and payments get a second,
-      # HTTP/2-only endpoint on port+100 (Kestrel speaks h2c only on an Http2-only endpoint).
-      export Kestrel__Endpoints__Http__Url="http://127.0.0.1:$port"
-      export Kestrel__Endpoints__H2c__Url="http://127.0.0.1:$((port + 100))"
-      export Kestrel__Endpoints__H2c__Protocols=Http2
+    if [[ "${OMS_H2C:-1}" == 1 ]]; then
+      # HTTP/2 cleartext between the order service and its dependencies: inventory and payments also listen on
+      # an internal HTTP/2-only endpoint on port+100 (Kestrel speaks h2c only on an Http2-only endpoint).
+      export InternalUrls="http://127.0.0.1:$((port + 100))"
       export Saga__Http2=true
       export Saga__InventoryUrl="http://127.0.0.1:$((INVENTORY_PORT + 100))"
       export Saga__PaymentUrl="http://127.0.0.1:$((PAYMENTS_PORT + 100))"
+    else
+      export InternalUrls=""
+      export Saga__Http2=false
     fi
     export Logging__LogLevel__Default=Warning
     export Logging__LogLevel__Microsoft=Warning

@@ -1,6 +1,6 @@
 // The local runner: `dotnet run --project src/Oms.AppHost`.
 // PostgreSQL in a container when a container runtime answers, else a private server from the machine's
-// PostgreSQL binaries; then the three services on 8001-8003, each with its own database and role.
+// PostgreSQL binaries; then the three services on 8001-8003 (and 9002-9003, internal h2c), each with its own database and role.
 using System.Security.Cryptography;
 using Aspire.Hosting.ApplicationModel;
 using Microsoft.Extensions.Configuration;
@@ -15,7 +15,7 @@ if (mode is not ("auto" or "container" or "local"))
     return Fail($"OMS_POSTGRES_MODE must be auto, container or local (got '{mode}').");
 
 // Aspire's health checks would happily report someone else's service as ours: refuse to start on busy ports.
-int[] fixedPorts = [8001, 8002, 8003, 18888, 18889, 18890];
+int[] fixedPorts = [8001, 8002, 8003, 9002, 9003, 18888, 18889, 18890];
 var busy = fixedPorts.Where(PortIsInUse).ToArray();
 if (busy.Length > 0)
     return Fail($"port(s) {string.Join(", ", busy)} already in use on localhost (another instance of the system still running?). Stop it first.");
@@ -125,11 +125,14 @@ IResourceBuilder<ProjectResource> Service<TProject>(string name, int port) where
         .WithHttpHealthCheck("/health/ready")
         .WaitFor(database);
 
-var inventory = Service<Projects.Inventory_Api>("inventory", 8002);
-var payments = Service<Projects.Payments_Api>("payments", 8003);
+// Inventory and payments also listen on an internal HTTP/2-cleartext endpoint (InternalUrls, not an Aspire
+// endpoint: Aspire would add it to ASPNETCORE_URLS as HTTP/1.1); the order service calls them there.
+var inventory = Service<Projects.Inventory_Api>("inventory", 8002).WithEnvironment("InternalUrls", "http://localhost:9002");
+var payments = Service<Projects.Payments_Api>("payments", 8003).WithEnvironment("InternalUrls", "http://localhost:9003");
 Service<Projects.Orders_Api>("orders", 8001)
-    .WithEnvironment("Saga__InventoryUrl", inventory.GetEndpoint("http"))
-    .WithEnvironment("Saga__PaymentUrl", payments.GetEndpoint("http"))
+    .WithEnvironment("Saga__InventoryUrl", "http://localhost:9002")
+    .WithEnvironment("Saga__PaymentUrl", "http://localhost:9003")
+    .WithEnvironment("Saga__Http2", "true")
     .WaitFor(inventory)
     .WaitFor(payments);
 

@@ -70,10 +70,11 @@ public static class ServiceDefaultsExtensions
             // Bodies are read by FieldReader, which refuses "100" for a number; the OpenAPI schema says so too.
             o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
         });
-        services.Configure<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(o =>
+        services.AddOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>().Configure<IConfiguration>((o, config) =>
         {
             o.AddServerHeader = false;
             o.Limits.MaxRequestBodySize = JsonBody.MaxBytes;
+            InternalEndpoints.Configure(o, config);
         });
         services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
         {

@@ -10,10 +10,10 @@ public sealed class SagaOptions
 
     /// <summary>
     /// Talk HTTP/2 cleartext (prior knowledge) to inventory and payments: one multiplexed connection instead of
-    /// one socket per request in flight. Their URLs must then be Kestrel endpoints with Protocols=Http2
-    /// (a cleartext Http1AndHttp2 endpoint answers HTTP/1.1 only).
+    /// one socket per request in flight (+30 % orders/s, docs/benchmarks.md). Their URLs must then be their
+    /// internal endpoints (<c>InternalUrls</c>, HTTP/2 only); false talks HTTP/1.1 to their public endpoints.
     /// </summary>
-    public bool Http2 { get; set; }
+    public bool Http2 { get; set; } = true;
 
     /// <summary>Time a client request may spend on the saga before it answers 202 with a PENDING order.</summary>
     [Range(typeof(TimeSpan), "00:00:00.200", "00:05:00")]

@@ -73,13 +73,17 @@ public static class ChaosRunner
                 return services[name] = new ServiceProcess(name, Dll(project), port, env, logDirectory);
             }
 
-            var inventory = Service(Inventory, "Inventory.Api", [new("ConnectionStrings__inventory", inventoryDb)]);
-            var payment = Service(Payment, "Payments.Api", [new("ConnectionStrings__payments", paymentsDb)]);
+            // As in production: the order service talks HTTP/2 cleartext to their internal endpoints.
+            var inventoryH2c = $"http://127.0.0.1:{PostgresServer.FreePort()}/";
+            var paymentH2c = $"http://127.0.0.1:{PostgresServer.FreePort()}/";
+            var inventory = Service(Inventory, "Inventory.Api", [new("ConnectionStrings__inventory", inventoryDb), new("InternalUrls", inventoryH2c)]);
+            var payment = Service(Payment, "Payments.Api", [new("ConnectionStrings__payments", paymentsDb), new("InternalUrls", paymentH2c)]);
             KeyValuePair<string, string>[] orderSettings =
             [
                 new("ConnectionStrings__orders", ordersDb),
-                new("Saga__InventoryUrl", inventory.BaseUri.ToString()),
-                new("Saga__PaymentUrl", payment.BaseUri.ToString()),
+                new("Saga__InventoryUrl", inventoryH2c),
+                new("Saga__PaymentUrl", paymentH2c),
+                new("Saga__Http2", "true"),
                 new("Saga__RequestBudget", "00:00:02"),
                 new("Saga__AttemptTimeout", "00:00:00.500"),
                 new("Recovery__PollInterval", "00:00:00.250"),

@@ -1,4 +1,8 @@
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.AspNetCore.Mvc.Testing;
 
 namespace Oms.Testing;
@@ -14,14 +18,33 @@ public sealed class ServiceHost<TEntryPoint> : WebApplicationFactory<TEntryPoint
 
     public ServiceHost(IDictionary<string, string?> settings)
     {
-        _settings = new Dictionary<string, string?>(settings) { ["OMS_SERVICE_TOKEN"] = Token };
-        UseKestrel(0);
+        // No internal (h2c) endpoint unless a test asks for one: appsettings.json's fixed port would collide.
+        _settings = new Dictionary<string, string?> { ["InternalUrls"] = "" };
+        foreach (var (key, value) in settings) _settings[key] = value;
+        _settings["OMS_SERVICE_TOKEN"] = Token;
+        if (_settings["InternalUrls"] is { Length: > 0 })
+        {
+            // The service binds both endpoints itself (InternalEndpoints); a fixed factory port would override them.
+            _settings["urls"] = "http://127.0.0.1:0";
+            UseKestrel();
+        }
+        else
+        {
+            UseKestrel(0);
+        }
     }
 
-    /// <summary>Starts the server and returns its base address (http://127.0.0.1:port/).</summary>
+    /// <summary>Starts the server and returns its public base address (http://127.0.0.1:port/).</summary>
     public Uri Start()
     {
         StartServer();
+        // With an internal (HTTP/2-only) endpoint the server has two addresses; the factory takes the last one.
+        if (_settings.GetValueOrDefault("InternalUrls") is { Length: > 0 } internalUrls)
+        {
+            var internalPort = new Uri(internalUrls).Port;
+            var addresses = Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses;
+            ClientOptions.BaseAddress = new Uri(addresses.Select(a => new Uri(a)).First(a => a.Port != internalPort), "/");
+        }
         return ClientOptions.BaseAddress;
     }
 

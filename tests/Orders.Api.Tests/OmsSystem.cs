@@ -25,18 +25,36 @@ public sealed class OmsSystem : IAsyncDisposable
     public required string InventoryDb { get; init; }
     public required string PaymentsDb { get; init; }
     public required IReadOnlyDictionary<string, string?> OrderSettings { get; init; }
+    /// <summary>Inventory's internal HTTP/2-only endpoint, when started with h2c.</summary>
+    public Uri? InventoryH2c { get; private init; }
     public FaultProxy? InventoryProxy { get; private init; }
     public FaultProxy? PaymentProxy { get; private init; }
 
+    /// <param name="h2c">
+    /// The production wiring: inventory and payments also listen on an internal HTTP/2-only endpoint and the order
+    /// service talks h2c to it. Otherwise (and always through a fault proxy) the saga talks HTTP/1.1 to their public endpoints.
+    /// </param>
     public static async Task<OmsSystem> StartAsync(PostgresServer pg, bool proxyInventory = false, bool proxyPayment = false,
-        IDictionary<string, string?>? orderSettings = null)
+        IDictionary<string, string?>? orderSettings = null, bool h2c = false)
     {
         var ordersDb = await pg.CreateDatabaseAsync("orders");
         var inventoryDb = await pg.CreateDatabaseAsync("inventory");
         var paymentsDb = await pg.CreateDatabaseAsync("payments");
 
-        var inventory = new ServiceHost<InventoryEntry>(new Dictionary<string, string?> { ["ConnectionStrings:inventory"] = inventoryDb });
-        var payments = new ServiceHost<PaymentsEntry>(new Dictionary<string, string?> { ["ConnectionStrings:payments"] = paymentsDb });
+        var useH2c = h2c && !proxyInventory && !proxyPayment;
+        Dictionary<string, string?> Endpoints(string connectionName, string connectionString, out Uri? internalUrl)
+        {
+            var settings = new Dictionary<string, string?> { [connectionName] = connectionString };
+            internalUrl = null;
+            if (useH2c)
+            {
+                internalUrl = new Uri($"http://127.0.0.1:{PostgresServer.FreePort()}/");
+                settings["InternalUrls"] = internalUrl.ToString();
+            }
+            return settings;
+        }
+        var inventory = new ServiceHost<InventoryEntry>(Endpoints("ConnectionStrings:inventory", inventoryDb, out var inventoryH2c));
+        var payments = new ServiceHost<PaymentsEntry>(Endpoints("ConnectionStrings:payments", paymentsDb, out var paymentH2c));
         var inventoryUrl = inventory.Start();
         var paymentUrl = payments.Start();
         var inventoryProxy = proxyInventory ? await FaultProxy.StartAsync(inventoryUrl) : null;
@@ -45,8 +63,9 @@ public sealed class OmsSystem : IAsyncDisposable
         var settings = new Dictionary<string, string?>
         {
             ["ConnectionStrings:orders"] = ordersDb,
-            ["Saga:InventoryUrl"] = (inventoryProxy?.Address ?? inventoryUrl).ToString(),
-            ["Saga:PaymentUrl"] = (paymentProxy?.Address ?? paymentUrl).ToString(),
+            ["Saga:InventoryUrl"] = (inventoryProxy?.Address ?? inventoryH2c ?? inventoryUrl).ToString(),
+            ["Saga:PaymentUrl"] = (paymentProxy?.Address ?? paymentH2c ?? paymentUrl).ToString(),
+            ["Saga:Http2"] = useH2c ? "true" : "false",
             ["Recovery:PollInterval"] = "00:00:00.200",
             // Generous by default: these tests prove correctness, and a busy 2-core CI machine must not turn
             // a slow answer into a 202. Fault tests set tight budgets explicitly.
@@ -68,6 +87,7 @@ public sealed class OmsSystem : IAsyncDisposable
             InventoryDb = inventoryDb,
             PaymentsDb = paymentsDb,
             InventoryProxy = inventoryProxy,
+            InventoryH2c = inventoryH2c,
             PaymentProxy = paymentProxy,
             OrderSettings = settings,
         };
@@ -133,11 +153,11 @@ public sealed class OmsSystem : IAsyncDisposable
     }
 }
 
-/// <summary>A fresh system shared by the tests of one class.</summary>
+/// <summary>A fresh system shared by the tests of one class, wired as in production (h2c between the services).</summary>
 public sealed class SystemFixture(PostgresServer pg) : IAsyncLifetime
 {
     public OmsSystem System { get; private set; } = null!;
-    public async ValueTask InitializeAsync() => System = await OmsSystem.StartAsync(pg);
+    public async ValueTask InitializeAsync() => System = await OmsSystem.StartAsync(pg, h2c: true);
     public async ValueTask DisposeAsync() => await System.DisposeAsync();
 }
 
