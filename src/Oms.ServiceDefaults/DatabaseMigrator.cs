@@ -5,8 +5,11 @@ using Npgsql;
 namespace Oms.ServiceDefaults;
 
 /// <summary>Applies a service's embedded SQL scripts with DbUp, one replica at a time.</summary>
-public sealed class DatabaseMigrator(string connectionString, System.Reflection.Assembly scripts)
+public sealed class DatabaseMigrator(string serviceConnectionString, System.Reflection.Assembly scripts)
 {
+    // DbUp and the lock are synchronous, which a multiplexing connection refuses.
+    private readonly string connectionString = new NpgsqlConnectionStringBuilder(serviceConnectionString) { Multiplexing = false }.ConnectionString;
+
     // Any constant works; it only has to be the same for every replica of one service.
     private const long AdvisoryLockKey = 0x0_4D5F_4D49_4752;
 
