@@ -32,9 +32,6 @@ psql -d bench_ceiling -c "VACUUM ANALYZE" >/dev/null
 
 for c in "${CLIENTS[@]}"; do
   j=$(( c < $(nproc) ? c : $(nproc) ))
-  # Every measured run (here and in bench/run.sh) starts right after a checkpoint, so neither side pays
-  # for the other's dirty pages or runs in the full-page-write burst that follows DROP/CREATE DATABASE.
-  psql -d postgres -c "CHECKPOINT" >/dev/null
   out="$("$PGBIN/pgbench" -n -M prepared -c "$c" -j "$j" -T "$DURATION" -D skus="$SKUS" -f "$ROOT/bench/pgbench/order.sql" bench_ceiling 2>&1)" \
     || { echo "$out" >&2; exit 1; }
   tps="$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' <<<"$out")"

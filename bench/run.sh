@@ -57,7 +57,6 @@ for c in "${CLIENTS[@]}"; do
   echo "== $c clients: ceiling"
   "$ROOT/bench/ceiling.sh" "$c" | tee "$OUT/ceiling-$c.txt"
   echo "== $c clients: load generator ($DURATION after $WARMUP warmup)"
-  "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -qAt -c "CHECKPOINT" >/dev/null   # as before each ceiling run
   before="$(commits)"
   set +e
   dotnet "$ROOT/bench/Oms.LoadGen/bin/Release/net10.0/Oms.LoadGen.dll" --orders-url "http://127.0.0.1:${OMS_ORDERS_PORT:-18001}" \
