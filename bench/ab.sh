@@ -7,7 +7,7 @@
 #   bench/ab.sh pool-default
 #   OMS_POOL_SIZE=100 bench/ab.sh pool-100
 #   DOTNET_gcServer=0 bench/ab.sh workstation-gc
-#   OMS_H2C=1 bench/ab.sh h2c
+#   OMS_H2C=0 bench/ab.sh http11
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
