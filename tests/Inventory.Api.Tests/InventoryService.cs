@@ -115,19 +115,8 @@ internal static class Api
         return await response.Problem(status, code);
     }
 
-    public static async Task<JsonElement> Problem(this HttpResponseMessage response, HttpStatusCode status, string code)
-    {
-        var text = await response.Content.ReadAsStringAsync(Ct);
-        Assert.True(response.StatusCode == status, $"expected {(int)status}, got {(int)response.StatusCode}: {text}");
-        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-        var problem = JsonDocument.Parse(text).RootElement.Clone();
-        Assert.Equal(code, problem.GetProperty("code").GetString());
-        Assert.Equal((int)status, problem.GetProperty("status").GetInt32());
-        Assert.False(string.IsNullOrEmpty(problem.GetProperty("type").GetString()));
-        Assert.False(string.IsNullOrEmpty(problem.GetProperty("title").GetString()));
-        Assert.False(string.IsNullOrEmpty(problem.GetProperty("detail").GetString()));
-        return problem;
-    }
+    public static Task<JsonElement> Problem(this HttpResponseMessage response, HttpStatusCode status, string code) =>
+        ProblemAssert.IsProblemAsync(response, status, code);
 
     /// <summary>A 400 validation_failed whose errors name the given field.</summary>
     public static async Task<JsonElement> Invalid(this Task<HttpResponseMessage> call, string field)
