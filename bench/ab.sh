@@ -8,6 +8,9 @@
 #   OMS_POOL_SIZE=100 bench/ab.sh pool-100
 #   DOTNET_gcServer=0 bench/ab.sh workstation-gc
 #   OMS_H2C=0 bench/ab.sh http11
+#   OMS_CONNECTION_OPTIONS=Multiplexing=false bench/ab.sh no-multiplexing
+#   OMS_AB_CEILING=1 OMS_PG_OPTIONS="-c commit_delay=200" bench/ab.sh commit-delay   # a 15-s pgbench ceiling before each run
+#   OMS_AB_CEILING=1 OMS_PG_HOST="$PWD/.data/bench/pg" bench/ab.sh unix-socket
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -32,6 +35,7 @@ cpu_snapshot() {
 "${LG[@]}" --clients 64 --duration 25s --warmup 2s >/dev/null 2>&1
 for i in 1 2 3; do
   if [[ $i == 3 ]]; then (sleep 5; cpu_snapshot > /tmp/oms-ab-cpu1; sleep 10; cpu_snapshot > /tmp/oms-ab-cpu2) & fi
+  [[ "${OMS_AB_CEILING:-0}" == 1 ]] && echo "$label $(OMS_CEILING_DURATION=15 bench/ceiling.sh 64 2>/dev/null)"
   echo "$label 64 clients run $i: $("${LG[@]}" --clients 64 --duration 15s --warmup 3s 2>/dev/null | sed -n '2,3p' | tr '\n' ' ')"
 done
 wait

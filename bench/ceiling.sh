@@ -18,7 +18,7 @@ CLIENTS=("$@")
 
 PGBIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -rV | head -1)"
 [[ -x "$PGBIN/pgbench" ]] || PGBIN="$(dirname "$(command -v pgbench)")"
-export PGHOST=127.0.0.1 PGPORT PGUSER=postgres
+export PGHOST="${OMS_PG_HOST:-127.0.0.1}" PGPORT PGUSER=postgres   # OMS_PG_HOST as in bench/run-system.sh
 psql() { "$PGBIN/psql" -v ON_ERROR_STOP=1 -qAt "$@"; }
 
 # A fresh scratch database with the real schemas of the three services.

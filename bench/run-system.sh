@@ -13,6 +13,9 @@
 #   OMS_SERVICE_TOKEN  the service token (generated when unset)
 #   OMS_PG_STAT_STATEMENTS=1  also load pg_stat_statements (for profiling; small overhead)
 #   OMS_PG_OPTIONS  extra postgres options, e.g. "-c commit_delay=100"
+#   OMS_PG_HOST     how the services reach PostgreSQL: 127.0.0.1 (default) or its socket folder (<state>/pg)
+#   OMS_CONNECTION_OPTIONS  appended to the services' connection strings, e.g. "Multiplexing=false"
+#   OMS_POOL_SIZE   Maximum Pool Size per service (default: the services' own, max(8, 4 x cores))
 #   OMS_H2C=0       HTTP/1.1 from the order service to inventory and payments; default 1: HTTP/2 cleartext to
 #                   their internal endpoints (InternalUrls) on port +100, as the services are wired by default
 #   OMS_SKIP_BUILD=1  do not run dotnet build first
@@ -88,7 +91,7 @@ start_service() {
     export ASPNETCORE_URLS="http://127.0.0.1:$port"
     export Urls="$ASPNETCORE_URLS"   # appsettings.json's "Urls" would win over ASPNETCORE_URLS; a plain env var wins over it
     export ASPNETCORE_ENVIRONMENT=Production
-    export "ConnectionStrings__$db=Host=127.0.0.1;Port=$PGPORT;Username=$db;Database=$db${OMS_POOL_SIZE:+;Maximum Pool Size=$OMS_POOL_SIZE}"
+    export "ConnectionStrings__$db=Host=${OMS_PG_HOST:-127.0.0.1};Port=$PGPORT;Username=$db;Database=$db${OMS_POOL_SIZE:+;Maximum Pool Size=$OMS_POOL_SIZE}${OMS_CONNECTION_OPTIONS:+;$OMS_CONNECTION_OPTIONS}"
     export OMS_SERVICE_TOKEN="$TOKEN"
     export Saga__InventoryUrl="http://127.0.0.1:$INVENTORY_PORT"
     export Saga__PaymentUrl="http://127.0.0.1:$PAYMENTS_PORT"
