@@ -7,7 +7,7 @@ namespace Oms.ServiceDefaults;
 /// <summary>Applies a service's embedded SQL scripts with DbUp, one replica at a time.</summary>
 public sealed class DatabaseMigrator(string serviceConnectionString, System.Reflection.Assembly scripts)
 {
-    // DbUp and the lock are synchronous, which a multiplexing connection refuses.
+    // DbUp and the lock are synchronous, which a multiplexing connection (Multiplexing=true in the string) refuses.
     private readonly string connectionString = new NpgsqlConnectionStringBuilder(serviceConnectionString) { Multiplexing = false }.ConnectionString;
 
     // Any constant works; it only has to be the same for every replica of one service.

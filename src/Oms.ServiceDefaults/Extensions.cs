@@ -38,9 +38,6 @@ public static class ServiceDefaultsExtensions
         if (!raw.Contains("Max Auto Prepare", StringComparison.OrdinalIgnoreCase)) csb.MaxAutoPrepare = 32;
         if (!raw.Contains("Auto Prepare Min Usages", StringComparison.OrdinalIgnoreCase)) csb.AutoPrepareMinUsages = 2;
         if (!raw.Contains("Application Name", StringComparison.OrdinalIgnoreCase)) csb.ApplicationName = environment.ApplicationName;
-        // Every statement here is a single autocommit statement: multiplexing pipelines the concurrent ones over
-        // few connections (fewer syscalls and backend wake-ups; +5-10 % orders/s, docs/benchmarks.md).
-        if (!raw.Contains("Multiplexing", StringComparison.OrdinalIgnoreCase)) csb.Multiplexing = true;
         // A few connections per core: PostgreSQL is CPU-bound here, and hundreds of backends fighting over two
         // cores commit fewer orders per second than a small pool that queues (measured in docs/benchmarks.md).
         if (!raw.Contains("Pool Size", StringComparison.OrdinalIgnoreCase) && !raw.Contains("MaxPoolSize", StringComparison.OrdinalIgnoreCase))
