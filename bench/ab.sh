@@ -26,9 +26,9 @@ rm -rf "${OMS_BENCH_DIR:-$ROOT/.data/bench}"
 OMS_SKIP_BUILD="${OMS_SKIP_BUILD:-1}" bench/run-system.sh start >/dev/null
 trap 'bench/run-system.sh stop >/dev/null 2>&1 || true' EXIT
 
-cpu_of() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+cpu_of() { [[ -n "$1" ]] && awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 cpu_snapshot() {
-  for name in Orders.Api Inventory.Api Payments.Api; do echo "$name $(cpu_of "$(pgrep -f "$name.dll" | head -1)")"; done
+  for name in Orders.Api Inventory.Api Payments.Api Oms.TraceSink; do echo "$name $(cpu_of "$(pgrep -f "$name.dll" | head -1)")"; done
   echo "postgres $(for p in $(pgrep -u postgres postgres); do cpu_of "$p"; done | awk '{s+=$1} END {print s+0}')"
 }
 

@@ -18,6 +18,10 @@
 #   OMS_POOL_SIZE   Maximum Pool Size per service (default: the services' own, max(8, 4 x cores))
 #   OMS_H2C=0       HTTP/1.1 from the order service to inventory and payments; default 1: HTTP/2 cleartext to
 #                   their internal endpoints (InternalUrls) on port +100, as the services are wired by default
+#   OMS_TRACING=0   metrics only. Default 1: tracing on, as the issue's targets ask ("telemetry left on, sampled
+#                   tracing is fine"): the services export sampled traces (and their metrics and warnings) over
+#                   OTLP/HTTP to bench/Oms.TraceSink, a stand-in collector on OMS_TRACE_SINK_PORT (default 18317)
+#   OMS_TRACE_SAMPLE_RATIO  fraction of traces kept (Telemetry:TraceSampleRatio)   default: 0.1
 #   OMS_SKIP_BUILD=1  do not run dotnet build first
 set -euo pipefail
 
@@ -28,6 +32,8 @@ PGPORT="${OMS_PG_PORT:-25432}"
 ORDERS_PORT="${OMS_ORDERS_PORT:-18001}"
 INVENTORY_PORT="${OMS_INVENTORY_PORT:-18002}"
 PAYMENTS_PORT="${OMS_PAYMENTS_PORT:-18003}"
+SINK_PORT="${OMS_TRACE_SINK_PORT:-18317}"
+TRACING="${OMS_TRACING:-1}"
 SERVICES=(Orders.Api Inventory.Api Payments.Api)
 
 pg_bin() {
@@ -98,7 +104,7 @@ start_service() {
     if [[ "${OMS_H2C:-1}" == 1 ]]; then
       # HTTP/2 cleartext between the order service and its dependencies: inventory and payments also listen on
       # an internal HTTP/2-only endpoint on port+100 (Kestrel speaks h2c only on an Http2-only endpoint).
-      export InternalUrls="http://127.0.0.1:$((port + 100))"
+      if [[ $name == Orders.Api ]]; then export InternalUrls=""; else export InternalUrls="http://127.0.0.1:$((port + 100))"; fi
       export Saga__Http2=true
       export Saga__InventoryUrl="http://127.0.0.1:$((INVENTORY_PORT + 100))"
       export Saga__PaymentUrl="http://127.0.0.1:$((PAYMENTS_PORT + 100))"
@@ -106,11 +112,32 @@ start_service() {
       export InternalUrls=""
       export Saga__Http2=false
     fi
+    if [[ "$TRACING" == 1 ]]; then
+      export OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT"
+      export OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf
+      export Telemetry__TraceSampleRatio="${OMS_TRACE_SAMPLE_RATIO:-0.1}"
+    fi
     export Logging__LogLevel__Default=Warning
     export Logging__LogLevel__Microsoft=Warning
     exec nohup dotnet "$dll" >"$STATE/$name.log" 2>&1
   ) &
   echo $! >"$pidfile"
+}
+
+start_sink() {
+  local pidfile="$STATE/Oms.TraceSink.pid"
+  if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then return; fi
+  (exec nohup dotnet "$ROOT/bench/Oms.TraceSink/bin/Release/net10.0/Oms.TraceSink.dll" --urls "http://127.0.0.1:$SINK_PORT" \
+     >"$STATE/Oms.TraceSink.log" 2>&1) &
+  echo $! >"$pidfile"
+  local i
+  for i in $(seq 1 60); do
+    curl -fsS "http://127.0.0.1:$SINK_PORT/stats" >/dev/null 2>&1 && return 0
+    kill -0 "$(cat "$pidfile")" 2>/dev/null || break
+    sleep 0.5
+  done
+  echo "trace sink did not start; see $STATE/Oms.TraceSink.log" >&2
+  return 1
 }
 
 wait_ready() {
@@ -137,6 +164,7 @@ wait_ready() {
 cmd_start() {
   if [[ "${OMS_SKIP_BUILD:-0}" != 1 ]]; then
     (cd "$ROOT" && for s in "${SERVICES[@]}"; do dotnet build -c Release --nologo -v q "src/$s" >/dev/null; done)
+    [[ "$TRACING" == 1 ]] && (cd "$ROOT" && dotnet build -c Release --nologo -v q bench/Oms.TraceSink >/dev/null)
   fi
   start_postgres
   create_databases
@@ -146,6 +174,7 @@ cmd_start() {
     else TOKEN="$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')"; echo "generated service token (kept in $STATE/token)"; fi
   else TOKEN="$OMS_SERVICE_TOKEN"; fi
   (umask 077; echo "$TOKEN" >"$STATE/token")
+  [[ "$TRACING" == 1 ]] && start_sink
   # Inventory and payments first: the order service calls them.
   start_service Inventory.Api "$INVENTORY_PORT" inventory
   start_service Payments.Api "$PAYMENTS_PORT" payments
@@ -164,11 +193,15 @@ cmd_status() {
     case $s in Orders.Api) port=$ORDERS_PORT ;; Inventory.Api) port=$INVENTORY_PORT ;; *) port=$PAYMENTS_PORT ;; esac
     echo "$s pid $(cat "$STATE/$s.pid" 2>/dev/null || echo -)  http://127.0.0.1:$port"
   done
+  if [[ -f "$STATE/Oms.TraceSink.pid" ]]; then
+    echo "trace sink pid $(cat "$STATE/Oms.TraceSink.pid")  http://127.0.0.1:$SINK_PORT (sample ratio ${OMS_TRACE_SAMPLE_RATIO:-0.1})"
+    curl -fsS "http://127.0.0.1:$SINK_PORT/stats" 2>/dev/null | sed 's/^/  /' || true
+  fi
 }
 
 cmd_stop() {
   local s pid
-  for s in "${SERVICES[@]}"; do
+  for s in "${SERVICES[@]}" Oms.TraceSink; do
     if [[ -f "$STATE/$s.pid" ]]; then
       pid="$(cat "$STATE/$s.pid")"
       kill "$pid" 2>/dev/null || true

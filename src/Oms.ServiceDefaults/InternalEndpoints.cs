@@ -31,7 +31,8 @@ internal static class InternalEndpoints
             if (publicUrls.Length == 0)
                 publicUrls = Split(configuration["http_ports"]).Select(port => $"http://*:{port}").ToArray();
             if (publicUrls.Length == 0) publicUrls = Split(configuration["DefaultUrls"]);
-            foreach (var url in publicUrls) Listen(kestrel, url, HttpProtocols.Http1AndHttp2);
+            // HTTP/1.1, which is what a cleartext Http1AndHttp2 endpoint speaks anyway (without Kestrel's warning about it).
+            foreach (var url in publicUrls) Listen(kestrel, url, HttpProtocols.Http1);
         }
         foreach (var url in internalUrls) Listen(kestrel, url, HttpProtocols.Http2);
     }
