@@ -35,6 +35,7 @@ PGBIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -rV | head -1)"
   echo "postgres: $("$PGBIN/postgres" --version)"
   echo "git: $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo ' (dirty)')"
   echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "tracing: $([[ "${OMS_TRACING:-1}" == 1 ]] && echo "on, sample ratio ${OMS_TRACE_SAMPLE_RATIO:-0.1}, OTLP/HTTP to bench/Oms.TraceSink" || echo off)"
 } | tee "$OUT/machine.txt"
 
 (cd "$ROOT" && dotnet build -c Release --nologo -v q bench/Oms.LoadGen >/dev/null)
@@ -71,6 +72,9 @@ for c in "${CLIENTS[@]}"; do
   tail -3 "$OUT/loadgen-$c.progress"
   cat "$OUT/rss-$c.txt"
 done
+
+# What the services exported to the stand-in collector over the whole sitting (empty with OMS_TRACING=0).
+"$ROOT/bench/run-system.sh" status | tee "$OUT/system-end.txt"
 
 python3 - "$OUT" "${CLIENTS[@]}" <<'PY' | tee "$OUT/summary.md"
 import json, re, sys
