@@ -4,6 +4,7 @@
 //
 //   dotnet bench/Oms.TraceSink/bin/Release/net10.0/Oms.TraceSink.dll --urls http://127.0.0.1:18317
 //   services: OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:18317 OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf
+using System.Buffers;
 using System.Collections.Concurrent;
 
 var builder = WebApplication.CreateSlimBuilder(args);
@@ -14,10 +15,11 @@ var received = new ConcurrentDictionary<string, Counts>();
 
 app.MapPost("/v1/{signal}", async (string signal, HttpRequest request) =>
 {
-    var buffer = new byte[16 * 1024];
+    var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
     long bytes = 0;
     int read;
     while ((read = await request.Body.ReadAsync(buffer)) > 0) bytes += read;
+    ArrayPool<byte>.Shared.Return(buffer);
     received.GetOrAdd(signal, _ => new Counts()).Add(bytes);
     // An empty protobuf message is a valid Export*ServiceResponse: everything accepted.
     return Results.Bytes([], "application/x-protobuf");
