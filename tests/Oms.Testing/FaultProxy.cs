@@ -44,6 +44,10 @@ public sealed class FaultProxy : IAsyncDisposable
     }
     public TimeSpan Delay { get; set; } = TimeSpan.FromSeconds(1);
     public int Requests => Volatile.Read(ref _requests);
+
+    /// <summary>The W3C traceparent header of every request that reached the proxy, in arrival order.</summary>
+    public IReadOnlyCollection<string> TraceParents => _traceParents;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _traceParents = new();
     public Uri Address { get; private set; } = null!;
 
     private FaultProxy(Uri target)
@@ -68,6 +72,7 @@ public sealed class FaultProxy : IAsyncDisposable
     private async Task HandleAsync(HttpContext context)
     {
         Interlocked.Increment(ref _requests);
+        if (context.Request.Headers.TryGetValue("traceparent", out var traceParent)) _traceParents.Enqueue(traceParent.ToString());
         var mode = Interlocked.Decrement(ref _faultsRemaining) >= 0 ? Mode : FaultMode.Forward;
         if (mode == FaultMode.ServiceUnavailable)
         {

@@ -35,7 +35,7 @@ public sealed class OmsSystem : IAsyncDisposable
     /// service talks h2c to it. Otherwise (and always through a fault proxy) the saga talks HTTP/1.1 to their public endpoints.
     /// </param>
     public static async Task<OmsSystem> StartAsync(PostgresServer pg, bool proxyInventory = false, bool proxyPayment = false,
-        IDictionary<string, string?>? orderSettings = null, bool h2c = false)
+        IDictionary<string, string?>? orderSettings = null, bool h2c = false, IDictionary<string, string?>? everyServiceSettings = null)
     {
         var ordersDb = await pg.CreateDatabaseAsync("orders");
         var inventoryDb = await pg.CreateDatabaseAsync("inventory");
@@ -44,7 +44,10 @@ public sealed class OmsSystem : IAsyncDisposable
         var useH2c = h2c && !proxyInventory && !proxyPayment;
         Dictionary<string, string?> Endpoints(string connectionName, string connectionString, out Uri? internalUrl)
         {
-            var settings = new Dictionary<string, string?> { [connectionName] = connectionString };
+            var settings = new Dictionary<string, string?>(everyServiceSettings ?? new Dictionary<string, string?>())
+            {
+                [connectionName] = connectionString,
+            };
             internalUrl = null;
             if (useH2c)
             {
@@ -72,6 +75,7 @@ public sealed class OmsSystem : IAsyncDisposable
             ["Saga:RequestBudget"] = "00:00:30",
             ["Saga:AttemptTimeout"] = "00:00:10",
         };
+        foreach (var (key, value) in everyServiceSettings ?? new Dictionary<string, string?>()) settings[key] = value;
         foreach (var (key, value) in orderSettings ?? new Dictionary<string, string?>()) settings[key] = value;
         var orders = new ServiceHost<SagaOptions>(settings);
         orders.Start();
