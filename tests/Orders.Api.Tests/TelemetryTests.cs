@@ -55,6 +55,8 @@ public sealed class TelemetryTests(PostgresServer pg) : IAsyncLifetime
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (!services.All(s => ExportedBy(s, sampled)) && DateTime.UtcNow < deadline) await Task.Delay(100, ct);
         Assert.All(services, s => Assert.True(ExportedBy(s, sampled), $"{s} exported no span of the sampled order"));
+        // The sampled trace has the database statements in it (Npgsql's spans carry the SQL).
+        Assert.Contains(_collector.Exports("traces"), body => Contains(body, TraceIdBytes(sampled)) && Contains(body, "INSERT INTO orders"u8.ToArray()));
 
         // Sampling: nothing of the unsampled order, although its spans would have been flushed with the others.
         await Task.Delay(TimeSpan.FromSeconds(1), ct);
