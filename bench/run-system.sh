@@ -28,6 +28,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="${OMS_BENCH_DIR:-$ROOT/.data/bench}"
 PGDATA="$STATE/pg"
+# Moved out of reach-trouble by relocate_pgdata (see there); the state folder remembers where.
+[[ -f "$STATE/pgdata" ]] && PGDATA="$(cat "$STATE/pgdata")"
 PGPORT="${OMS_PG_PORT:-25432}"
 ORDERS_PORT="${OMS_ORDERS_PORT:-18001}"
 INVENTORY_PORT="${OMS_INVENTORY_PORT:-18002}"
@@ -48,8 +50,24 @@ PGBIN="$(pg_bin)"
 as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 psql_admin() { "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
 
+# As root, PostgreSQL runs as the postgres user, who cannot reach a state folder under /root or a 0700 temp folder
+# (a fresh clone in `mktemp -d`): then its data lives under /var/lib/oms-bench/<hash of the state folder> instead.
+# A state folder without data means fresh data there too, so `rm -rf .data/bench` still starts from scratch.
+relocate_pgdata() {
+  [[ $(id -u) == 0 && ! -f "$STATE/pgdata" ]] || return 0
+  runuser -u postgres -- test -x "$STATE" 2>/dev/null && return 0
+  PGDATA="/var/lib/oms-bench/$(printf '%s' "$STATE" | md5sum | cut -c1-12)/pg"
+  rm -rf "$PGDATA"
+  mkdir -p "$PGDATA"
+  chown postgres "$(dirname "$PGDATA")" "$PGDATA"
+  chmod 700 "$PGDATA"
+  echo "$PGDATA" >"$STATE/pgdata"
+  echo "the postgres user cannot reach $STATE: PostgreSQL data in $PGDATA"
+}
+
 start_postgres() {
   mkdir -p "$STATE"
+  relocate_pgdata
   if [[ ! -f "$PGDATA/PG_VERSION" ]]; then
     mkdir -p "$PGDATA"
     [[ $(id -u) == 0 ]] && chown postgres "$STATE" "$PGDATA"
