@@ -47,7 +47,7 @@ pg_bin() {
 }
 PGBIN="$(pg_bin)"
 
-as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+as_pg() { if [[ $(id -u) == 0 ]]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
 psql_admin() { "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
 
 # As root, PostgreSQL runs as the postgres user, who cannot reach a state folder under /root or a 0700 temp folder
