@@ -19,6 +19,7 @@ CLIENTS=("$@")
 PGBIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -rV | head -1)"
 [[ -x "$PGBIN/pgbench" ]] || PGBIN="$(dirname "$(command -v pgbench)")"
 export PGHOST="${OMS_PG_HOST:-127.0.0.1}" PGPORT PGUSER=postgres   # OMS_PG_HOST as in bench/run-system.sh
+export PGOPTIONS="-c client_min_messages=warning"                   # no NOTICE for DROP DATABASE IF EXISTS
 psql() { "$PGBIN/psql" -v ON_ERROR_STOP=1 -qAt "$@"; }
 
 # A fresh scratch database with the real schemas of the three services.
