@@ -2,7 +2,7 @@
 # One arm of an A/B comparison at 64 clients, as used for the "Levers" in docs/benchmarks.md:
 # fresh data, start the system (bench/run-system.sh, already built in Release), 25 s of load to warm the JIT,
 # three measured 15-s runs at 64 clients, one 8-s run at 1 client, CPU per process during the last
-# 64-client run, RSS, stop. Settings come from the environment, e.g.
+# 64-client run, CPU per order at 1 client, RSS, stop. Settings come from the environment, e.g.
 #
 #   bench/ab.sh pool-default
 #   OMS_POOL_SIZE=100 bench/ab.sh pool-100
@@ -11,6 +11,7 @@
 #   OMS_CONNECTION_OPTIONS=Multiplexing=false bench/ab.sh no-multiplexing
 #   OMS_AB_CEILING=1 OMS_PG_OPTIONS="-c commit_delay=200" bench/ab.sh commit-delay   # a 15-s pgbench ceiling before each run
 #   OMS_AB_CEILING=1 OMS_PG_HOST="$PWD/.data/bench/pg" bench/ab.sh unix-socket
+#   for round in 1 2; do OMS_TRACING=0 bench/ab.sh off; bench/ab.sh on; done        # arms interleaved, as in the docs
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -40,5 +41,12 @@ for i in 1 2 3; do
 done
 wait
 echo "$label CPU (cores) during run 3: $(paste /tmp/oms-ab-cpu1 /tmp/oms-ab-cpu2 | awk '{printf "%s %.2f  ", $1, ($4-$2)/1000}')"
-echo "$label 1 client: $("${LG[@]}" --clients 1 --duration 8s --warmup 2s 2>/dev/null | sed -n '2,3p' | tr '\n' ' ')"
+cpu_snapshot > /tmp/oms-ab-cpu1
+one="$("${LG[@]}" --clients 1 --duration 8s --warmup 2s 2>/dev/null | sed -n '2,3p' | tr '\n' ' ')"
+cpu_snapshot > /tmp/oms-ab-cpu2
+echo "$label 1 client: $one"
+# CPU per order at 1 client: the services (with the trace sink) and PostgreSQL, over all orders of that run.
+sent="$(sed -n 's/.*, \([0-9]*\) sent in all.*/\1/p' <<<"$one")"
+echo "$label 1 client CPU ms/order: $(paste /tmp/oms-ab-cpu1 /tmp/oms-ab-cpu2 | awk -v n="${sent:-0}" \
+  '$1 == "postgres" {pg += $4 - $2; next} {svc += $4 - $2} END {if (n > 0) printf "services %.2f  postgres %.2f", svc * 10 / n, pg * 10 / n}')"
 echo "$label RSS: $(ps -o rss=,args= -C dotnet | grep -oE '^ *[0-9]+ .*(Orders|Inventory|Payments)\.Api' | awk '{n=$NF; sub(/.*\//,"",n); printf "%s %d MB  ", n, $1/1024}')"
