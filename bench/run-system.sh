@@ -35,6 +35,9 @@ ORDERS_PORT="${OMS_ORDERS_PORT:-18001}"
 INVENTORY_PORT="${OMS_INVENTORY_PORT:-18002}"
 PAYMENTS_PORT="${OMS_PAYMENTS_PORT:-18003}"
 SINK_PORT="${OMS_TRACE_SINK_PORT:-18317}"
+H2C="${OMS_H2C:-1}"
+INVENTORY_H2C_PORT=$((INVENTORY_PORT + 100))
+PAYMENTS_H2C_PORT=$((PAYMENTS_PORT + 100))
 TRACING="${OMS_TRACING:-1}"
 SERVICES=(Orders.Api Inventory.Api Payments.Api)
 
@@ -102,8 +105,9 @@ create_databases() {
   [[ "${OMS_PG_STAT_STATEMENTS:-0}" == 1 ]] && psql_admin -d postgres -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" || true
 }
 
+# start_service <project> <port> <database> [internal h2c port]
 start_service() {
-  local name="$1" port="$2" db="$3"
+  local name="$1" port="$2" db="$3" internal_port="${4:-}"
   local dll="$ROOT/src/$name/bin/Release/net10.0/$name.dll"
   local pidfile="$STATE/$name.pid"
   if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
@@ -117,18 +121,11 @@ start_service() {
     export ASPNETCORE_ENVIRONMENT=Production
     export "ConnectionStrings__$db=Host=${OMS_PG_HOST:-127.0.0.1};Port=$PGPORT;Username=$db;Database=$db${OMS_POOL_SIZE:+;Maximum Pool Size=$OMS_POOL_SIZE}${OMS_CONNECTION_OPTIONS:+;$OMS_CONNECTION_OPTIONS}"
     export OMS_SERVICE_TOKEN="$TOKEN"
-    export Saga__InventoryUrl="http://127.0.0.1:$INVENTORY_PORT"
-    export Saga__PaymentUrl="http://127.0.0.1:$PAYMENTS_PORT"
-    if [[ "${OMS_H2C:-1}" == 1 ]]; then
-      # HTTP/2 cleartext between the order service and its dependencies: inventory and payments also listen on
-      # an internal HTTP/2-only endpoint on port+100 (Kestrel speaks h2c only on an Http2-only endpoint).
-      if [[ $name == Orders.Api ]]; then export InternalUrls=""; else export InternalUrls="http://127.0.0.1:$((port + 100))"; fi
-      export Saga__Http2=true
-      export Saga__InventoryUrl="http://127.0.0.1:$((INVENTORY_PORT + 100))"
-      export Saga__PaymentUrl="http://127.0.0.1:$((PAYMENTS_PORT + 100))"
+    export InternalUrls="${internal_port:+http://127.0.0.1:$internal_port}"
+    if [[ "$H2C" == 1 ]]; then
+      export Saga__Http2=true Saga__InventoryUrl="http://127.0.0.1:$INVENTORY_H2C_PORT" Saga__PaymentUrl="http://127.0.0.1:$PAYMENTS_H2C_PORT"
     else
-      export InternalUrls=""
-      export Saga__Http2=false
+      export Saga__Http2=false Saga__InventoryUrl="http://127.0.0.1:$INVENTORY_PORT" Saga__PaymentUrl="http://127.0.0.1:$PAYMENTS_PORT"
     fi
     if [[ "$TRACING" == 1 ]]; then
       export OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT"
@@ -194,8 +191,12 @@ cmd_start() {
   (umask 077; echo "$TOKEN" >"$STATE/token")
   [[ "$TRACING" == 1 ]] && start_sink
   # Inventory and payments first: the order service calls them.
-  start_service Inventory.Api "$INVENTORY_PORT" inventory
-  start_service Payments.Api "$PAYMENTS_PORT" payments
+  # With h2c, inventory and payments also listen on an internal HTTP/2-only endpoint (port + 100; Kestrel speaks
+  # h2c only on an Http2-only endpoint), and the order service calls them there.
+  local internal=("" "")
+  [[ "$H2C" == 1 ]] && internal=("$INVENTORY_H2C_PORT" "$PAYMENTS_H2C_PORT")
+  start_service Inventory.Api "$INVENTORY_PORT" inventory "${internal[0]}"
+  start_service Payments.Api "$PAYMENTS_PORT" payments "${internal[1]}"
   start_service Orders.Api "$ORDERS_PORT" orders
   wait_ready Inventory.Api "$INVENTORY_PORT"
   wait_ready Payments.Api "$PAYMENTS_PORT"
