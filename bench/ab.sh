@@ -35,8 +35,9 @@ cpu_snapshot() {
 
 "${LG[@]}" --clients 64 --duration 25s --warmup 2s >/dev/null 2>&1
 for i in 1 2 3; do
-  if [[ $i == 3 ]]; then (sleep 5; cpu_snapshot > /tmp/oms-ab-cpu1; sleep 10; cpu_snapshot > /tmp/oms-ab-cpu2) & fi
   [[ "${OMS_AB_CEILING:-0}" == 1 ]] && echo "$label $(OMS_CEILING_DURATION=15 bench/ceiling.sh 64 2>/dev/null)"
+  # After the ceiling, so that the window sees only the load generator's run.
+  if [[ $i == 3 ]]; then (sleep 5; cpu_snapshot > /tmp/oms-ab-cpu1; sleep 10; cpu_snapshot > /tmp/oms-ab-cpu2) & fi
   echo "$label 64 clients run $i: $("${LG[@]}" --clients 64 --duration 15s --warmup 3s 2>/dev/null | sed -n '2,3p' | tr '\n' ' ')"
 done
 wait

@@ -62,6 +62,7 @@ public static class ServiceDefaultsExtensions
             .Configure<IConfiguration>((o, c) => o.Token = c[ServiceTokenOptions.ConfigurationKey] ?? "")
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<TelemetryOptions>().BindConfiguration("Telemetry").ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<CoalescingOptions>().BindConfiguration("Coalescing").ValidateDataAnnotations().ValidateOnStart();
 
         services.ConfigureHttpJsonOptions(o =>
         {

@@ -33,7 +33,7 @@ public sealed class OrderSaga(InventoryClient inventory, PaymentClient payments,
                     stuckAt = PaymentClient.Name;
                     var authorized = await payments.AuthorizeAsync(order.OrderId, order.Amount, budget);
                     if (authorized == AuthorizeOutcome.Authorized)
-                        return Count(await store.ConfirmAsync(order, CancellationToken.None)) ?? await ReloadAsync(order);
+                        return Count(await store.ConfirmAsync(order)) ?? await ReloadAsync(order);
                     reason = authorized == AuthorizeOutcome.Declined ? FailureReason.PaymentDeclined : FailureReason.PaymentUnavailable;
                 }
 

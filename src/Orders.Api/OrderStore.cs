@@ -1,5 +1,7 @@
+using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
+using Oms.ServiceDefaults;
 
 namespace Orders.Api;
 
@@ -29,31 +31,107 @@ public sealed record OrderRow(
 /// The orders table. Every state change is one conditional statement that only the holder of the
 /// current lease token can make, so a request and the recovery worker can never both advance an order.
 /// </summary>
-public sealed class OrderStore(NpgsqlDataSource db)
+public sealed class OrderStore : IAsyncDisposable
 {
     private const string Columns =
         "order_id, idempotency_key, item_sku, quantity, amount, status, failure_reason, compensate_reason, stuck_at, " +
         "in_request, lease_token, lease_until > now(), attempts, created_at, updated_at";
 
-    /// <summary>Inserts a new PENDING order leased to the calling request; null when the key already exists.</summary>
-    public async Task<OrderRow?> TryInsertAsync(Guid orderId, string key, string sku, int quantity, decimal amount,
-        Guid leaseToken, TimeSpan lease, CancellationToken ct)
+    private readonly NpgsqlDataSource db;
+    // The two writes every order makes. Under load concurrent requests share one statement and one commit each.
+    private readonly Coalescer<NewOrder, OrderRow?> inserts;
+    private readonly Coalescer<OrderRow, OrderRow?> confirms;
+
+    private sealed record NewOrder(Guid OrderId, string Key, string Sku, int Quantity, decimal Amount, Guid LeaseToken, TimeSpan Lease);
+
+    public OrderStore(NpgsqlDataSource db, IOptions<CoalescingOptions> coalescing)
     {
+        this.db = db;
+        inserts = new Coalescer<NewOrder, OrderRow?>(coalescing.Value, InsertGroupAsync);
+        confirms = new Coalescer<OrderRow, OrderRow?>(coalescing.Value, ConfirmGroupAsync);
+    }
+
+    /// <summary>Inserts a new PENDING order leased to the calling request; null when the key already exists.</summary>
+    public Task<OrderRow?> TryInsertAsync(Guid orderId, string key, string sku, int quantity, decimal amount,
+        Guid leaseToken, TimeSpan lease) =>
+        inserts.RunAsync(new NewOrder(orderId, key, sku, quantity, amount, leaseToken, lease));
+
+    /// <summary>PENDING → CONFIRMED, unless the order was decided to fail or someone else holds the lease.</summary>
+    public Task<OrderRow?> ConfirmAsync(OrderRow order) => confirms.RunAsync(order);
+
+    private async Task<IReadOnlyList<OrderRow?>> InsertGroupAsync(IReadOnlyList<NewOrder> orders)
+    {
+        if (orders.Count == 1)
+        {
+            var o = orders[0];
+            await using var one = db.CreateCommand(
+                $"""
+                 INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until)
+                 VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, now() + $7)
+                 ON CONFLICT (idempotency_key) DO NOTHING
+                 RETURNING {Columns}
+                 """);
+            one.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = o.OrderId });
+            one.Parameters.Add(new NpgsqlParameter<string> { TypedValue = o.Key });
+            one.Parameters.Add(new NpgsqlParameter<string> { TypedValue = o.Sku });
+            one.Parameters.Add(new NpgsqlParameter<int> { TypedValue = o.Quantity });
+            one.Parameters.Add(new NpgsqlParameter<decimal> { TypedValue = o.Amount });
+            one.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = o.LeaseToken });
+            one.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = o.Lease });
+            return [await ReadOneAsync(one, CancellationToken.None)];
+        }
+
+        // Rows go in key order, so two groups holding the same keys wait on each other in one order, never in a cycle.
+        // A key twice in one group inserts once; the other call gets null and answers as a replay.
         await using var command = db.CreateCommand(
             $"""
              INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until)
-             VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, now() + $7)
+             SELECT o, k, s, q, a, 'PENDING', t, now() + l
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::numeric[], $6::uuid[], $7::interval[]) AS u(o, k, s, q, a, t, l)
+             ORDER BY k
              ON CONFLICT (idempotency_key) DO NOTHING
              RETURNING {Columns}
              """);
-        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = key });
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = sku });
-        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = quantity });
-        command.Parameters.Add(new NpgsqlParameter<decimal> { TypedValue = amount });
-        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = leaseToken });
-        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = lease });
-        return await ReadOneAsync(command, ct);
+        command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. orders.Select(o => o.OrderId)] });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. orders.Select(o => o.Key)] });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. orders.Select(o => o.Sku)] });
+        command.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = [.. orders.Select(o => o.Quantity)] });
+        command.Parameters.Add(new NpgsqlParameter<decimal[]> { TypedValue = [.. orders.Select(o => o.Amount)] });
+        command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. orders.Select(o => o.LeaseToken)] });
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan[]> { TypedValue = [.. orders.Select(o => o.Lease)] });
+        return InOrder(await ReadAllAsync(command, CancellationToken.None), orders, o => o.OrderId);
+    }
+
+    private async Task<IReadOnlyList<OrderRow?>> ConfirmGroupAsync(IReadOnlyList<OrderRow> orders)
+    {
+        if (orders.Count == 1) return [await UpdateAsync(orders[0], ConfirmSet, ConfirmCondition, null, CancellationToken.None)];
+
+        await using var command = db.CreateCommand(
+            $"""
+             UPDATE orders SET {ConfirmSet}, updated_at = now()
+             FROM unnest($1::uuid[], $2::uuid[]) AS u(id, token)
+             WHERE order_id = u.id AND lease_token = u.token AND status = 'PENDING' {ConfirmCondition}
+             RETURNING {Columns}
+             """);
+        command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. orders.Select(o => o.OrderId)] });
+        command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. orders.Select(o => o.LeaseToken)] });
+        return InOrder(await ReadAllAsync(command, CancellationToken.None), orders, o => o.OrderId);
+    }
+
+    private const string ConfirmSet = "status = 'CONFIRMED', in_request = false";
+    private const string ConfirmCondition = "AND compensate_reason IS NULL";
+
+    /// <summary>The returned rows matched to the calls by order id; null for a call whose row was not written.</summary>
+    private static OrderRow?[] InOrder<T>(List<OrderRow> rows, IReadOnlyList<T> calls, Func<T, Guid> orderId)
+    {
+        var byId = rows.ToDictionary(r => r.OrderId);
+        return [.. calls.Select(c => byId.GetValueOrDefault(orderId(c)))];
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await inserts.DisposeAsync();
+        await confirms.DisposeAsync();
     }
 
     public async Task<OrderRow?> GetAsync(Guid orderId, CancellationToken ct)
@@ -69,10 +147,6 @@ public sealed class OrderStore(NpgsqlDataSource db)
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = key });
         return await ReadOneAsync(command, ct);
     }
-
-    /// <summary>PENDING → CONFIRMED, unless the order was decided to fail or someone else holds the lease.</summary>
-    public Task<OrderRow?> ConfirmAsync(OrderRow order, CancellationToken ct) => UpdateAsync(order,
-        "status = 'CONFIRMED', in_request = false", "AND compensate_reason IS NULL", null, ct);
 
     /// <summary>Records that the order will fail (keeping an earlier decision); compensation follows.</summary>
     public Task<OrderRow?> DecideFailureAsync(OrderRow order, string reason, CancellationToken ct) => UpdateAsync(order,

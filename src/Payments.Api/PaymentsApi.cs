@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using Oms.ServiceDefaults;
 
@@ -61,14 +62,6 @@ public static class PaymentsApi
         return routes;
     }
 
-    // The happy path is this one statement. On conflict PostgreSQL waits for a concurrent inserter
-    // of the same order_id to commit, so the SELECT that follows always sees the winner's row.
-    private const string InsertSql = """
-        INSERT INTO payments (order_id, payment_id, amount, status) VALUES ($1, $2, $3, $4)
-        ON CONFLICT (order_id) DO NOTHING
-        RETURNING payment_id, amount, status
-        """;
-
     private const string SelectSql = """
         SELECT payment_id, amount, status, created_at, updated_at FROM payments WHERE order_id = $1
         """;
@@ -83,7 +76,7 @@ public static class PaymentsApi
         """;
 
     internal static async Task<Results<Ok<PaymentResponse>, ProblemHttpResult>> Authorize(
-        HttpRequest request, NpgsqlDataSource db, CancellationToken cancellationToken)
+        HttpRequest request, NpgsqlDataSource db, PaymentInserts inserts, CancellationToken cancellationToken)
     {
         var ((orderId, amount), problem) = await JsonBody.ReadAsync(request,
             fields => (fields.Uuid("order_id") ?? Guid.Empty, fields.Money("amount", MaxAmount) ?? 0m), cancellationToken);
@@ -91,18 +84,11 @@ public static class PaymentsApi
 
         var status = amount < DeclineThreshold ? PaymentStatus.AUTHORIZED : PaymentStatus.DECLINED;
 
-        await using (var insert = db.CreateCommand(InsertSql))
+        var inserted = await inserts.RunAsync(new NewPayment(orderId, Guid.CreateVersion7(), amount, ToDb(status)));
+        if (inserted is not null)
         {
-            insert.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
-            insert.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = Guid.CreateVersion7() });
-            insert.Parameters.Add(new NpgsqlParameter<decimal> { TypedValue = amount });
-            insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = ToDb(status) });
-            await using var reader = await insert.ExecuteReaderAsync(cancellationToken);
-            if (await reader.ReadAsync(cancellationToken))
-            {
-                Authorizations.Add(1, new KeyValuePair<string, object?>("outcome", ToDb(status)));
-                return TypedResults.Ok(new PaymentResponse(reader.GetGuid(0), orderId, reader.GetDecimal(1), FromDb(reader.GetString(2))));
-            }
+            Authorizations.Add(1, new KeyValuePair<string, object?>("outcome", ToDb(status)));
+            return TypedResults.Ok(new PaymentResponse(inserted.PaymentId, orderId, inserted.Amount, FromDb(inserted.Status)));
         }
 
         // The order already has a payment (or a tombstone): answer from it, never charge again.
@@ -177,4 +163,72 @@ public static class PaymentsApi
         "VOIDED" => PaymentStatus.VOIDED,
         _ => throw new InvalidOperationException($"Unknown payment status '{status}' in the database."),
     };
+}
+
+public sealed record NewPayment(Guid OrderId, Guid PaymentId, decimal Amount, string Status);
+
+public sealed record InsertedPayment(Guid PaymentId, decimal Amount, string Status);
+
+/// <summary>
+/// The authorize insert, the happy path's one statement. Under load concurrent authorizations share one statement
+/// and one commit (<see cref="Coalescer{TItem,TResult}"/>). On conflict PostgreSQL waits for a concurrent inserter
+/// of the same order_id to commit, so the SELECT that follows a null always sees the winner's row.
+/// </summary>
+public sealed class PaymentInserts : IAsyncDisposable
+{
+    private const string InsertOneSql = """
+        INSERT INTO payments (order_id, payment_id, amount, status) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (order_id) DO NOTHING
+        RETURNING payment_id, amount, status
+        """;
+
+    // Rows go in order_id order, so groups that share orders wait on each other in one order, never in a cycle.
+    // An order twice in one group is inserted once; the other call gets null and answers from the stored row.
+    private const string InsertManySql = """
+        INSERT INTO payments (order_id, payment_id, amount, status)
+        SELECT o, p, a, s FROM unnest($1::uuid[], $2::uuid[], $3::numeric[], $4::text[]) AS u(o, p, a, s)
+        ORDER BY o
+        ON CONFLICT (order_id) DO NOTHING
+        RETURNING payment_id, amount, status
+        """;
+
+    private readonly NpgsqlDataSource db;
+    private readonly Coalescer<NewPayment, InsertedPayment?> inserts;
+
+    public PaymentInserts(NpgsqlDataSource db, IOptions<CoalescingOptions> coalescing)
+    {
+        this.db = db;
+        inserts = new Coalescer<NewPayment, InsertedPayment?>(coalescing.Value, InsertGroupAsync);
+    }
+
+    /// <summary>The new payment, or null when the order already has one (or a tombstone).</summary>
+    public Task<InsertedPayment?> RunAsync(NewPayment payment) => inserts.RunAsync(payment);
+
+    private async Task<IReadOnlyList<InsertedPayment?>> InsertGroupAsync(IReadOnlyList<NewPayment> payments)
+    {
+        await using var command = db.CreateCommand(payments.Count == 1 ? InsertOneSql : InsertManySql);
+        if (payments.Count == 1)
+        {
+            command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = payments[0].OrderId });
+            command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = payments[0].PaymentId });
+            command.Parameters.Add(new NpgsqlParameter<decimal> { TypedValue = payments[0].Amount });
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = payments[0].Status });
+        }
+        else
+        {
+            command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. payments.Select(p => p.OrderId)] });
+            command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. payments.Select(p => p.PaymentId)] });
+            command.Parameters.Add(new NpgsqlParameter<decimal[]> { TypedValue = [.. payments.Select(p => p.Amount)] });
+            command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. payments.Select(p => p.Status)] });
+        }
+        var inserted = new Dictionary<Guid, InsertedPayment>();
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+                inserted[reader.GetGuid(0)] = new InsertedPayment(reader.GetGuid(0), reader.GetDecimal(1), reader.GetString(2));
+        }
+        return [.. payments.Select(p => inserted.GetValueOrDefault(p.PaymentId))];
+    }
+
+    public ValueTask DisposeAsync() => inserts.DisposeAsync();
 }

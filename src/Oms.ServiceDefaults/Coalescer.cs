@@ -1,0 +1,88 @@
+using System.ComponentModel.DataAnnotations;
+using System.Diagnostics;
+using System.Threading.Channels;
+
+namespace Oms.ServiceDefaults;
+
+public sealed class CoalescingOptions
+{
+    /// <summary>Most calls run together as one group (one statement, one commit); 1 runs every call on its own.</summary>
+    [Range(1, 1000)] public int MaxBatch { get; set; } = 64;
+
+    /// <summary>Groups that may run at once; calls arriving meanwhile wait and form the next group.</summary>
+    [Range(1, 64)] public int Lanes { get; set; } = Math.Max(2, Environment.ProcessorCount);
+}
+
+/// <summary>
+/// Runs concurrent calls of the same kind as groups. A call that finds a lane free runs at once (a group of one);
+/// calls that arrive while every lane is busy queue and go together in the next group. Under load one statement
+/// then commits many rows, which costs PostgreSQL far less than one commit per row; at low load nothing waits.
+/// A group that fails is retried call by call, so one bad call (or a deadlock) fails only itself.
+/// Results come back in the order of the items.
+/// </summary>
+public sealed class Coalescer<TItem, TResult> : IAsyncDisposable
+{
+    private readonly Func<IReadOnlyList<TItem>, Task<IReadOnlyList<TResult>>> _run;
+    private readonly int _maxBatch;
+    private readonly Channel<Call> _queue = Channel.CreateUnbounded<Call>(new UnboundedChannelOptions { SingleReader = false });
+    private readonly Task[] _lanes;
+
+    private sealed record Call(TItem Item, TaskCompletionSource<TResult> Result, Activity? Activity);
+
+    public Coalescer(CoalescingOptions options, Func<IReadOnlyList<TItem>, Task<IReadOnlyList<TResult>>> run)
+    {
+        _run = run;
+        _maxBatch = options.MaxBatch;
+        _lanes = options.MaxBatch == 1 ? [] : Enumerable.Range(0, options.Lanes).Select(_ => Task.Run(RunLaneAsync)).ToArray();
+    }
+
+    /// <summary>Runs <paramref name="item"/> alone or with others. It is not cancelled once queued: the group it joins runs to the end.</summary>
+    public async Task<TResult> RunAsync(TItem item)
+    {
+        if (_maxBatch == 1) return (await _run([item]))[0];
+        var call = new Call(item, new TaskCompletionSource<TResult>(TaskCreationOptions.RunContinuationsAsynchronously), Activity.Current);
+        if (!_queue.Writer.TryWrite(call)) throw new ObjectDisposedException(nameof(Coalescer<TItem, TResult>));
+        return await call.Result.Task;
+    }
+
+    private async Task RunLaneAsync()
+    {
+        var group = new List<Call>(_maxBatch);
+        while (await _queue.Reader.WaitToReadAsync())
+        {
+            group.Clear();
+            while (group.Count < _maxBatch && _queue.Reader.TryRead(out var call)) group.Add(call);
+            if (group.Count == 0) continue;
+            await RunGroupAsync(group);
+        }
+    }
+
+    private async Task RunGroupAsync(List<Call> group)
+    {
+        // The database spans of a group belong to a traced caller's trace, if any caller is traced.
+        Activity.Current = group.Find(c => c.Activity is { Recorded: true })?.Activity ?? group[0].Activity;
+        try
+        {
+            var results = await _run(group.ConvertAll(c => c.Item));
+            for (var i = 0; i < group.Count; i++) group[i].Result.TrySetResult(results[i]);
+        }
+        catch (Exception) when (group.Count > 1)
+        {
+            foreach (var call in group) await RunGroupAsync([call]);
+        }
+        catch (Exception e)
+        {
+            group[0].Result.TrySetException(e);
+        }
+        finally
+        {
+            Activity.Current = null;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await Task.WhenAll(_lanes);
+    }
+}
