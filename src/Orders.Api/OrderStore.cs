@@ -113,8 +113,10 @@ public sealed class OrderStore : IAsyncDisposable
              WHERE order_id = u.id AND lease_token = u.token AND status = 'PENDING' {ConfirmCondition}
              RETURNING {Columns}
              """);
-        command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. orders.Select(o => o.OrderId)] });
-        command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. orders.Select(o => o.LeaseToken)] });
+        // Orders of two groups never overlap (each is confirmed by the request that holds its lease); in id order anyway.
+        var sorted = orders.OrderBy(o => o.OrderId).ToArray();
+        command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. sorted.Select(o => o.OrderId)] });
+        command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. sorted.Select(o => o.LeaseToken)] });
         return InOrder(await ReadAllAsync(command, CancellationToken.None), orders, o => o.OrderId);
     }
 
