@@ -17,21 +17,26 @@ public sealed class CoalescingOptions
 /// Runs concurrent calls of the same kind as groups. A call that finds a lane free runs at once (a group of one);
 /// calls that arrive while every lane is busy queue and go together in the next group. Under load one statement
 /// then commits many rows, which costs PostgreSQL far less than one commit per row; at low load nothing waits.
-/// A group that fails is retried call by call, so one bad call (or a deadlock) fails only itself.
+/// A group that fails because of one of its calls (<c>retryAlone</c> says which failures those can be: the database
+/// refused the statement, e.g. a constraint or a deadlock) is retried call by call, so one bad call fails only itself;
+/// any other failure (the database is unreachable) fails the whole group at once rather than a timeout per call.
 /// Results come back in the order of the items.
 /// </summary>
 public sealed class Coalescer<TItem, TResult> : IAsyncDisposable
 {
     private readonly Func<IReadOnlyList<TItem>, Task<IReadOnlyList<TResult>>> _run;
+    private readonly Func<Exception, bool> _retryAlone;
     private readonly int _maxBatch;
     private readonly Channel<Call> _queue = Channel.CreateUnbounded<Call>(new UnboundedChannelOptions { SingleReader = false });
     private readonly Task[] _lanes;
 
     private sealed record Call(TItem Item, TaskCompletionSource<TResult> Result, Activity? Activity);
 
-    public Coalescer(CoalescingOptions options, Func<IReadOnlyList<TItem>, Task<IReadOnlyList<TResult>>> run)
+    public Coalescer(CoalescingOptions options, Func<IReadOnlyList<TItem>, Task<IReadOnlyList<TResult>>> run,
+        Func<Exception, bool>? retryAlone = null)
     {
         _run = run;
+        _retryAlone = retryAlone ?? (_ => true);
         _maxBatch = options.MaxBatch;
         _lanes = options.MaxBatch == 1 ? [] : Enumerable.Range(0, options.Lanes).Select(_ => Task.Run(RunLaneAsync)).ToArray();
     }
@@ -66,13 +71,13 @@ public sealed class Coalescer<TItem, TResult> : IAsyncDisposable
             var results = await _run(group.ConvertAll(c => c.Item));
             for (var i = 0; i < group.Count; i++) group[i].Result.TrySetResult(results[i]);
         }
-        catch (Exception) when (group.Count > 1)
+        catch (Exception e) when (group.Count > 1 && _retryAlone(e))
         {
             foreach (var call in group) await RunGroupAsync([call]);
         }
         catch (Exception e)
         {
-            group[0].Result.TrySetException(e);
+            foreach (var call in group) call.Result.TrySetException(e);
         }
         finally
         {

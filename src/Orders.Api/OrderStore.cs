@@ -47,8 +47,9 @@ public sealed class OrderStore : IAsyncDisposable
     public OrderStore(NpgsqlDataSource db, IOptions<CoalescingOptions> coalescing)
     {
         this.db = db;
-        inserts = new Coalescer<NewOrder, OrderRow?>(coalescing.Value, InsertGroupAsync);
-        confirms = new Coalescer<OrderRow, OrderRow?>(coalescing.Value, ConfirmGroupAsync);
+        // PostgreSQL refusing a group's statement may be one call's doing: those run again alone.
+        inserts = new Coalescer<NewOrder, OrderRow?>(coalescing.Value, InsertGroupAsync, e => e is PostgresException);
+        confirms = new Coalescer<OrderRow, OrderRow?>(coalescing.Value, ConfirmGroupAsync, e => e is PostgresException);
     }
 
     /// <summary>Inserts a new PENDING order leased to the calling request; null when the key already exists.</summary>

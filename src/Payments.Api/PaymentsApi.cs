@@ -198,7 +198,8 @@ public sealed class PaymentInserts : IAsyncDisposable
     public PaymentInserts(NpgsqlDataSource db, IOptions<CoalescingOptions> coalescing)
     {
         this.db = db;
-        inserts = new Coalescer<NewPayment, InsertedPayment?>(coalescing.Value, InsertGroupAsync);
+        // PostgreSQL refusing a group's statement may be one call's doing: those run again alone.
+        inserts = new Coalescer<NewPayment, InsertedPayment?>(coalescing.Value, InsertGroupAsync, e => e is PostgresException);
     }
 
     /// <summary>The new payment, or null when the order already has one (or a tombstone).</summary>

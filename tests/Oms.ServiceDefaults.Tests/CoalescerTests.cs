@@ -61,6 +61,31 @@ public sealed class CoalescerTests
     }
 
     [Fact]
+    public async Task AFailureThatIsNotOneCallsDoingFailsTheWholeGroupAtOnce()
+    {
+        var firstStarted = new TaskCompletionSource();
+        var gate = new TaskCompletionSource();
+        var sizes = new ConcurrentQueue<int>();
+        await using var coalescer = new Coalescer<int, int>(new CoalescingOptions { Lanes = 1, MaxBatch = 64 }, async items =>
+        {
+            sizes.Enqueue(items.Count);
+            firstStarted.TrySetResult();
+            await gate.Task;
+            if (items.Count > 1) throw new TimeoutException("database unreachable");
+            return [.. items];
+        }, retryAlone: e => e is InvalidOperationException);
+
+        var first = coalescer.RunAsync(0);
+        await firstStarted.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        var group = Enumerable.Range(1, 5).Select(coalescer.RunAsync).ToArray();
+        gate.SetResult();
+
+        Assert.Equal(0, await first);
+        foreach (var call in group) await Assert.ThrowsAsync<TimeoutException>(() => call);
+        Assert.Equal([1, 5], sizes.ToArray());
+    }
+
+    [Fact]
     public async Task WithMaxBatchOneEveryCallRunsAloneOnTheCallersOwnPath()
     {
         var sizes = new ConcurrentQueue<int>();
