@@ -16,16 +16,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 label="${1:-run}"
-ORDERS_PORT="${OMS_ORDERS_PORT:-18001}"
-INVENTORY_PORT="${OMS_INVENTORY_PORT:-18002}"
-LG=(dotnet bench/Oms.LoadGen/bin/Release/net10.0/Oms.LoadGen.dll
-    --orders-url "http://127.0.0.1:$ORDERS_PORT" --inventory-url "http://127.0.0.1:$INVENTORY_PORT")
-[[ -f bench/Oms.LoadGen/bin/Release/net10.0/Oms.LoadGen.dll ]] || dotnet build -c Release >/dev/null
-
-bench/run-system.sh stop >/dev/null 2>&1 || true
-rm -rf "${OMS_BENCH_DIR:-$ROOT/.data/bench}"
-OMS_SKIP_BUILD="${OMS_SKIP_BUILD:-1}" bench/run-system.sh start >/dev/null
-trap 'bench/run-system.sh stop >/dev/null 2>&1 || true' EXIT
+source bench/lib.sh
+start_fresh_system
 
 cpu_of() { [[ -n "$1" ]] && awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 cpu_snapshot() {

@@ -20,21 +20,15 @@ STATE="${OMS_BENCH_DIR:-$ROOT/.data/bench}"
 PGPORT="${OMS_PG_PORT:-25432}"
 OUT="$ROOT/bench/results/profile-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$OUT"
-[[ -f bench/Oms.LoadGen/bin/Release/net10.0/Oms.LoadGen.dll ]] || dotnet build -c Release >/dev/null
-
-bench/run-system.sh stop >/dev/null 2>&1 || true
-rm -rf "$STATE"
-DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 OMS_SKIP_BUILD="${OMS_SKIP_BUILD:-1}" bench/run-system.sh start >/dev/null
-trap 'bench/run-system.sh stop >/dev/null 2>&1 || true' EXIT
+source bench/lib.sh
+DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 start_fresh_system
 pid_of() { cat "$STATE/$1.pid"; }
 ORDERS="$(pid_of Orders.Api)"
 PGBIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -rV | head -1)"
 [[ -x "$PGBIN/psql" ]] || PGBIN="$(dirname "$(command -v psql)")"
 orders_count() { "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -d orders -qAt -c "SELECT count(*) FROM orders"; }
 
-dotnet bench/Oms.LoadGen/bin/Release/net10.0/Oms.LoadGen.dll --orders-url "http://127.0.0.1:${OMS_ORDERS_PORT:-18001}" \
-  --inventory-url "http://127.0.0.1:${OMS_INVENTORY_PORT:-18002}" --clients "$CLIENTS" --duration "$((AT + 20))s" --warmup 2s \
-  >"$OUT/loadgen.txt" 2>&1 &
+"${LG[@]}" --clients "$CLIENTS" --duration "$((AT + 20))s" --warmup 2s >"$OUT/loadgen.txt" 2>&1 &
 LOADGEN=$!
 sleep "$AT"
 perf record -F 1999 -a -g -o "$OUT/perf.data" -- sleep 10 >/dev/null 2>&1

@@ -11,14 +11,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 label="${1:-run}"
-LG=(dotnet bench/Oms.LoadGen/bin/Release/net10.0/Oms.LoadGen.dll
-    --orders-url "http://127.0.0.1:${OMS_ORDERS_PORT:-18001}" --inventory-url "http://127.0.0.1:${OMS_INVENTORY_PORT:-18002}")
-[[ -f bench/Oms.LoadGen/bin/Release/net10.0/Oms.LoadGen.dll ]] || dotnet build -c Release >/dev/null
-
-bench/run-system.sh stop >/dev/null 2>&1 || true
-rm -rf "${OMS_BENCH_DIR:-$ROOT/.data/bench}"
-OMS_SKIP_BUILD="${OMS_SKIP_BUILD:-1}" bench/run-system.sh start >/dev/null
-trap 'bench/run-system.sh stop >/dev/null 2>&1 || true' EXIT
+source bench/lib.sh
+start_fresh_system
 
 "${LG[@]}" --clients 64 --duration 20s --warmup 2s >/dev/null 2>&1
 run="$("${LG[@]}" --clients 256 --duration 30s --warmup 10s 2>/dev/null | sed -n '2,3p' | tr '\n' ' ')"

@@ -9,80 +9,42 @@ public sealed class CoalescerTests
     [Fact]
     public async Task CallsThatArriveWhileTheLanesAreBusyRunAsOneGroupAndEachGetsItsOwnResult()
     {
-        var firstStarted = new TaskCompletionSource();
-        var releaseFirst = new TaskCompletionSource();
-        var groups = new ConcurrentQueue<int[]>();
-        await using var coalescer = new Coalescer<int, string>(new CoalescingOptions { Lanes = 1, MaxBatch = 64 }, async items =>
-        {
-            groups.Enqueue([.. items]);
-            if (items.Contains(0)) { firstStarted.TrySetResult(); await releaseFirst.Task; }
-            return [.. items.Select(i => $"r{i}")];
-        });
-
-        var first = coalescer.RunAsync(0);
-        await firstStarted.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
-        // The only lane is busy: these 20 calls queue and must go together.
-        var rest = Enumerable.Range(1, 20).Select(coalescer.RunAsync).ToArray();
-        releaseFirst.SetResult();
+        await using var lane = new GatedLane<string>(items => [.. items.Select(i => $"r{i}")]);
+        var (first, rest) = await lane.RunAsync(0, Enumerable.Range(1, 20));
 
         Assert.Equal("r0", await first);
-        var results = await Task.WhenAll(rest);
-        Assert.Equal(Enumerable.Range(1, 20).Select(i => $"r{i}"), results);
-        Assert.Equal([[0], [.. Enumerable.Range(1, 20)]], groups.Select(g => g.Order().ToArray()).ToArray());
+        Assert.Equal(Enumerable.Range(1, 20).Select(i => $"r{i}"), await Task.WhenAll(rest));
+        Assert.Equal([[0], [.. Enumerable.Range(1, 20)]], lane.Groups.Select(g => g.Order().ToArray()).ToArray());
     }
 
     [Fact]
     public async Task AFailingGroupIsRetriedCallByCallSoOnlyTheBadCallFails()
     {
-        var firstStarted = new TaskCompletionSource();
-        var gate = new TaskCompletionSource();
-        var sizes = new ConcurrentQueue<int>();
-        await using var coalescer = new Coalescer<int, int>(new CoalescingOptions { Lanes = 1, MaxBatch = 64 }, async items =>
-        {
-            sizes.Enqueue(items.Count);
-            firstStarted.TrySetResult();
-            await gate.Task;
-            if (items.Contains(13)) throw new InvalidOperationException("bad item");
-            return [.. items.Select(i => i * 2)];
-        });
+        await using var lane = new GatedLane<int>(items =>
+            items.Contains(13) ? throw new InvalidOperationException("bad item") : [.. items.Select(i => i * 2)]);
+        var (first, rest) = await lane.RunAsync(10, Enumerable.Range(11, 5));
 
-        var calls = new List<Task<int>> { coalescer.RunAsync(10) };
-        await firstStarted.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
-        calls.AddRange(Enumerable.Range(11, 5).Select(coalescer.RunAsync));
-        gate.SetResult();
-
-        for (var i = 0; i < calls.Count; i++)
+        Assert.Equal(20, await first);
+        for (var i = 0; i < rest.Length; i++)
         {
-            if (i + 10 == 13) await Assert.ThrowsAsync<InvalidOperationException>(() => calls[i]);
-            else Assert.Equal((i + 10) * 2, await calls[i]);
+            if (i + 11 == 13) await Assert.ThrowsAsync<InvalidOperationException>(() => rest[i]);
+            else Assert.Equal((i + 11) * 2, await rest[i]);
         }
         // The first call ran alone, the next five together; that group failed and was run again one by one.
-        Assert.Equal([1, 5, 1, 1, 1, 1, 1], sizes.ToArray());
+        Assert.Equal([1, 5, 1, 1, 1, 1, 1], lane.Groups.Select(g => g.Length).ToArray());
     }
 
     [Fact]
     public async Task AFailureThatIsNotOneCallsDoingFailsTheWholeGroupAtOnce()
     {
-        var firstStarted = new TaskCompletionSource();
-        var gate = new TaskCompletionSource();
-        var sizes = new ConcurrentQueue<int>();
-        await using var coalescer = new Coalescer<int, int>(new CoalescingOptions { Lanes = 1, MaxBatch = 64 }, async items =>
-        {
-            sizes.Enqueue(items.Count);
-            firstStarted.TrySetResult();
-            await gate.Task;
-            if (items.Count > 1) throw new TimeoutException("database unreachable");
-            return [.. items];
-        }, retryAlone: e => e is InvalidOperationException);
-
-        var first = coalescer.RunAsync(0);
-        await firstStarted.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
-        var group = Enumerable.Range(1, 5).Select(coalescer.RunAsync).ToArray();
-        gate.SetResult();
+        await using var lane = new GatedLane<int>(items =>
+            items.Count > 1 ? throw new TimeoutException("database unreachable") : [.. items],
+            retryAlone: e => e is InvalidOperationException);
+        var (first, rest) = await lane.RunAsync(0, Enumerable.Range(1, 5));
 
         Assert.Equal(0, await first);
-        foreach (var call in group) await Assert.ThrowsAsync<TimeoutException>(() => call);
-        Assert.Equal([1, 5], sizes.ToArray());
+        foreach (var call in rest) await Assert.ThrowsAsync<TimeoutException>(() => call);
+        Assert.Equal([1, 5], lane.Groups.Select(g => g.Length).ToArray());
     }
 
     [Fact]
@@ -106,5 +68,36 @@ public sealed class CoalescerTests
         Assert.Equal(7, await coalescer.RunAsync(7));
         await coalescer.DisposeAsync();
         await Assert.ThrowsAsync<ObjectDisposedException>(() => coalescer.RunAsync(8));
+    }
+
+    /// <summary>One lane whose groups wait at a gate, so that calls made while the first group holds it must queue.</summary>
+    private sealed class GatedLane<TResult> : IAsyncDisposable
+    {
+        private readonly TaskCompletionSource _firstStarted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly Coalescer<int, TResult> _coalescer;
+
+        public ConcurrentQueue<int[]> Groups { get; } = new();
+
+        public GatedLane(Func<IReadOnlyList<int>, TResult[]> answer, Func<Exception, bool>? retryAlone = null) =>
+            _coalescer = new Coalescer<int, TResult>(new CoalescingOptions { Lanes = 1, MaxBatch = 64 }, async items =>
+            {
+                Groups.Enqueue([.. items]);
+                _firstStarted.TrySetResult();
+                await _gate.Task;
+                return answer(items);
+            }, retryAlone);
+
+        /// <summary>Runs <paramref name="first"/>, waits until its group holds the lane, queues the rest, opens the gate.</summary>
+        public async Task<(Task<TResult> First, Task<TResult>[] Queued)> RunAsync(int first, IEnumerable<int> rest)
+        {
+            var firstCall = _coalescer.RunAsync(first);
+            await _firstStarted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            var restCalls = rest.Select(_coalescer.RunAsync).ToArray();
+            _gate.SetResult();
+            return (firstCall, restCalls);
+        }
+
+        public ValueTask DisposeAsync() => _coalescer.DisposeAsync();
     }
 }

@@ -1,0 +1,14 @@
+# Sourced by bench/ab.sh, bench/rss.sh and bench/profile.sh (after they set ROOT): the load generator's command
+# line, and a fresh system for one measurement.
+LG=(dotnet "$ROOT/bench/Oms.LoadGen/bin/Release/net10.0/Oms.LoadGen.dll"
+    --orders-url "http://127.0.0.1:${OMS_ORDERS_PORT:-18001}" --inventory-url "http://127.0.0.1:${OMS_INVENTORY_PORT:-18002}")
+
+# Fresh data, the system started from the Release builds (built first if missing), stopped when the script exits.
+# Settings for the services come from the environment of the call, e.g. `DOTNET_gcServer=0 start_fresh_system`.
+start_fresh_system() {
+  [[ -f "$ROOT/bench/Oms.LoadGen/bin/Release/net10.0/Oms.LoadGen.dll" ]] || dotnet build -c Release "$ROOT/Oms.slnx" >/dev/null
+  "$ROOT/bench/run-system.sh" stop >/dev/null 2>&1 || true
+  rm -rf "${OMS_BENCH_DIR:-$ROOT/.data/bench}"
+  OMS_SKIP_BUILD="${OMS_SKIP_BUILD:-1}" "$ROOT/bench/run-system.sh" start >/dev/null
+  trap '"$ROOT/bench/run-system.sh" stop >/dev/null 2>&1 || true' EXIT
+}
