@@ -4,7 +4,8 @@
 --   2. 8 reserves, one statement each (inventory does not coalesce),
 --   3. one statement inserts the 8 payments (as PaymentInserts' grouped insert),
 --   4. one statement confirms the 8 orders (as OrderStore's grouped confirm).
--- Eleven autocommit statements, eleven commits, 8 orders: orders/s = 8 × tps. Same scratch database as
+-- Eleven autocommit statements, eleven commits, 8 orders: orders/s = 8 × tps (pgbench has no loops: the 8 reserves
+-- are written out). Same scratch database as
 -- bench/ceiling.sh (run that first); e.g. for 64 clients' worth of orders in flight:
 --   pgbench -n -M prepared -c 8 -j 2 -T 30 -D skus=1024 -f bench/pgbench/order-grouped.sql bench_ceiling
 \set sku random(1, :skus - 8)
