@@ -9,8 +9,11 @@ public sealed class CoalescingOptions
     /// <summary>Most calls run together as one group (one statement, one commit); 1 runs every call on its own.</summary>
     [Range(1, 1000)] public int MaxBatch { get; set; } = 64;
 
-    /// <summary>Groups that may run at once; calls arriving meanwhile wait and form the next group.</summary>
-    [Range(1, 64)] public int Lanes { get; set; } = Math.Max(2, Environment.ProcessorCount);
+    /// <summary>
+    /// Groups of one kind that may run at once; calls arriving meanwhile wait and form the next group. Fewer lanes
+    /// make bigger groups: on 2 cores one lane did best (docs/benchmarks.md, "Levers"), so one per two cores.
+    /// </summary>
+    [Range(1, 64)] public int Lanes { get; set; } = Math.Max(1, Environment.ProcessorCount / 2);
 }
 
 /// <summary>
