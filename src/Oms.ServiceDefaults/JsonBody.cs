@@ -54,6 +54,10 @@ public static class JsonBody
             return (null, TooLarge());
         }
 
+        // The parser accepts invalid UTF-8 and escapes that are not valid UTF-16 ("\ud800"); reading such a string
+        // later throws. Refuse them here, so every field reader may assume its strings decode.
+        if (!System.Text.Unicode.Utf8.IsValid(buffer))
+            return (null, Malformed("The request body is not valid UTF-8."));
         try
         {
             var document = JsonDocument.Parse(buffer, new JsonDocumentOptions { MaxDepth = 32 });
@@ -61,6 +65,11 @@ public static class JsonBody
             {
                 document.Dispose();
                 return (null, Malformed("The request body must be a JSON object."));
+            }
+            if (buffer.AsSpan().IndexOf("\\u"u8) >= 0 && !DecodesAsUtf16(document.RootElement))
+            {
+                document.Dispose();
+                return (null, Malformed("The request body has a \\u escape that is not valid UTF-16 (a lone surrogate)."));
             }
             return (document, null);
         }
@@ -91,6 +100,33 @@ public static class JsonBody
     /// <summary>A body whose one field is <c>order_id</c> (release, void).</summary>
     public static Task<(Guid OrderId, ProblemHttpResult? Problem)> ReadOrderIdAsync(HttpRequest request, CancellationToken cancellationToken) =>
         ReadAsync(request, fields => fields.Uuid("order_id") ?? Guid.Empty, cancellationToken);
+
+    /// <summary>Whether every property name and string in <paramref name="element"/> decodes (no lone surrogate escapes).</summary>
+    private static bool DecodesAsUtf16(JsonElement element)
+    {
+        try
+        {
+            switch (element.ValueKind)
+            {
+                case JsonValueKind.Object:
+                    foreach (var property in element.EnumerateObject())
+                        if (property.Name is null || !DecodesAsUtf16(property.Value)) return false;
+                    return true;
+                case JsonValueKind.Array:
+                    foreach (var item in element.EnumerateArray())
+                        if (!DecodesAsUtf16(item)) return false;
+                    return true;
+                case JsonValueKind.String:
+                    return element.GetString() is not null;
+                default:
+                    return true;
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
 
     private static ProblemHttpResult TooLarge() =>
         Problems.Create(StatusCodes.Status413PayloadTooLarge, Problems.PayloadTooLarge,
@@ -154,12 +190,36 @@ public sealed class FieldReader(JsonElement root)
             AddError(field, $"must be between 0 and {max.ToString(CultureInfo.InvariantCulture)}.");
             return null;
         }
-        if (decimal.Round(amount, 2) != amount)
+        // Judge the number as written: decimal parsing rounds past 28 digits (999.9999999999999999999999999999 → 1000).
+        if (DecimalPlaces(value.GetRawText()) > 2)
         {
             AddError(field, "must have at most 2 decimal places.");
             return null;
         }
         return amount;
+    }
+
+    /// <summary>Decimal places of a JSON number's text once trailing zeros are dropped: "1.50" → 1, "15e-3" → 3, "1e2" → 0.</summary>
+    public static long DecimalPlaces(ReadOnlySpan<char> number)
+    {
+        var exponent = 0L;
+        var e = number.IndexOfAny('e', 'E');
+        if (e >= 0)
+        {
+            // A JSON exponent too long for a long is far outside any range we accept either way.
+            if (!long.TryParse(number[(e + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out exponent))
+                return number[e + 1] == '-' ? long.MaxValue : 0;
+            exponent = Math.Clamp(exponent, -1_000_000, 1_000_000);
+            number = number[..e];
+        }
+        var dot = number.IndexOf('.');
+        var fraction = dot >= 0 ? number[(dot + 1)..] : [];
+        var digits = (dot >= 0 ? number[..dot] : number).TrimStart('-');
+        // The number is (digits fraction) × 10^-(fraction length - exponent); each trailing zero lowers that scale by one.
+        var scale = fraction.Length - exponent;
+        var trailingZeros = fraction.Length - fraction.TrimEnd('0').Length;
+        if (trailingZeros == fraction.Length) trailingZeros += digits.Length - digits.TrimEnd('0').Length;
+        return Math.Max(0, scale - trailingZeros);
     }
 
     public string? Sku(string field = "item_sku")

@@ -77,7 +77,13 @@ public static class OrdersApi
     private static string? IdempotencyKey(FieldReader fields, Microsoft.Extensions.Primitives.StringValues header)
     {
         var fromBody = fields.OptionalString("idempotency_key");
-        string? fromHeader = header.Count > 0 ? header.ToString() : null;
+        if (header.Count > 1)
+        {
+            // Joined they would make a new key ("a,b") that neither header meant.
+            fields.AddError("Idempotency-Key", "must be sent once; this request has several Idempotency-Key headers.");
+            return null;
+        }
+        string? fromHeader = header.Count == 1 ? header[0] : null;
         if (fromHeader is not null && !Rules.IsValidIdempotencyKey(fromHeader))
         {
             fields.AddError("Idempotency-Key", Rules.KeyRule);

@@ -37,7 +37,74 @@ public sealed class OrderValidationTests(SystemFixture fixture) : IClassFixture<
         { """{"item_sku":"S","quantity":1,"amount":10,"idempotency_key":"tab\there"}""", "idempotency_key" },
         { """{"item_sku":"S","quantity":1,"amount":10,"idempotency_key":"é"}""", "idempotency_key" },
         { """{"item_sku":"S","quantity":1,"amount":10,"idempotency_key":5}""", "idempotency_key" },
+        // Decided on the number's text: as a decimal these round to 2 places (1000.00, 10.00, 0.00).
+        { """{"item_sku":"S","quantity":1,"amount":999.9999999999999999999999999999,"idempotency_key":"k"}""", "amount" },
+        { """{"item_sku":"S","quantity":1,"amount":10.000000000000000000000000000001,"idempotency_key":"k"}""", "amount" },
+        { """{"item_sku":"S","quantity":1,"amount":1e-3,"idempotency_key":"k"}""", "amount" },
+        { """{"item_sku":"S","quantity":1,"amount":1E-30,"idempotency_key":"k"}""", "amount" },
     };
+
+    [Theory]
+    [InlineData("100.50", 100.5)]
+    [InlineData("1.500000000000000000000000000000000", 1.5)]
+    [InlineData("15e-2", 0.15)]
+    [InlineData("1e2", 100)]
+    [InlineData("0.10E1", 1)]
+    public async Task AmountWithAtMostTwoDecimalsOnceTrailingZerosAreDroppedIsAccepted(string amount, decimal expected)
+    {
+        var sku = $"D-{Guid.NewGuid():N}"[..20];
+        await System.ReceiveStockAsync(sku, 5);
+        using var response = await PostRawAsync($$"""{"item_sku":"{{sku}}","quantity":1,"amount":{{amount}},"idempotency_key":"{{sku}}"}""", "application/json");
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal(expected, (await OmsSystem.BodyAsync(response))["amount"]!.GetValue<decimal>());
+    }
+
+    [Theory]
+    [InlineData("""{"item_sku":"\ud800","quantity":1,"amount":1,"idempotency_key":"k"}""")]
+    [InlineData("""{"item_sku":"S","quantity":1,"amount":1,"idempotency_key":"\udc00"}""")]
+    [InlineData("""{"item_sku":"S","quantity":1,"amount":1,"idempotency_key":"k","note":"\ud83dx"}""")]
+    [InlineData("""{"item_sku\ud800":"S","quantity":1,"amount":1,"idempotency_key":"k"}""")]
+    [InlineData("""{"item_sku":"S","quantity":1,"amount":1,"idempotency_key":"k","x":[{"y":"\udfff"}]}""")]
+    public async Task EscapeThatIsNotValidUtf16Is400AndNothingIsWritten(string body)
+    {
+        var before = await OrderCountAsync();
+        using var response = await PostRawAsync(body, "application/json");
+        await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest, "malformed_json");
+        Assert.Equal(before, await OrderCountAsync());
+    }
+
+    [Fact]
+    public async Task BodyThatIsNotValidUtf8Is400()
+    {
+        var before = await OrderCountAsync();
+        byte[] body = [.. """{"item_sku":"S"""u8, 0xFF, 0xC3, .. "\",\"quantity\":1,\"amount\":1,\"idempotency_key\":\"k\"}"u8];
+        var content = new ByteArrayContent(body);
+        content.Headers.ContentType = new("application/json");
+        using var response = await System.Orders.PostAsync("/api/v1/orders", content, TestContext.Current.CancellationToken);
+        await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest, "malformed_json");
+        Assert.Equal(before, await OrderCountAsync());
+    }
+
+    [Fact]
+    public async Task SeveralIdempotencyKeyHeadersAre400AndNothingIsWritten()
+    {
+        var before = await OrderCountAsync();
+        // Two header lines, as HttpClient would never send them (it folds values into one line): a raw request.
+        const string body = """{"item_sku":"S","quantity":1,"amount":10}""";
+        var uri = System.Orders.BaseAddress!;
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(uri.Host, uri.Port, TestContext.Current.CancellationToken);
+        await using var stream = tcp.GetStream();
+        var request = $"POST /api/v1/orders HTTP/1.1\r\nHost: {uri.Authority}\r\nContent-Type: application/json\r\n" +
+                      $"Idempotency-Key: a\r\nIdempotency-Key: b\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), TestContext.Current.CancellationToken);
+        var answer = await new StreamReader(stream).ReadToEndAsync(TestContext.Current.CancellationToken);
+        Assert.StartsWith("HTTP/1.1 400", answer);
+        Assert.Contains("application/problem+json", answer);
+        Assert.Contains("\"code\":\"validation_failed\"", answer);
+        Assert.Contains("several Idempotency-Key headers", answer);
+        Assert.Equal(before, await OrderCountAsync());
+    }
 
     [Theory]
     [MemberData(nameof(InvalidBodies))]
