@@ -192,7 +192,7 @@ internal sealed class KnownExceptionHandler(IProblemDetailsService problems, ILo
             case BadHttpRequestException bad:
                 (status, title) = (bad.StatusCode, "Bad request.");
                 break;
-            case NpgsqlException or TimeoutException:
+            case not null when DatabaseErrors.IsUnavailable(exception):
                 logger.LogWarning(exception, "Database unavailable");
                 (status, title) = (StatusCodes.Status503ServiceUnavailable, "The service's database is unavailable; retry later.");
                 break;

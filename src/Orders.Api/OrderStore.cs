@@ -48,8 +48,8 @@ public sealed class OrderStore : IAsyncDisposable
     {
         this.db = db;
         // PostgreSQL refusing a group's statement may be one call's doing: those run again alone.
-        inserts = new Coalescer<NewOrder, OrderRow?>(coalescing.Value, InsertGroupAsync, e => e is PostgresException);
-        confirms = new Coalescer<OrderRow, OrderRow?>(coalescing.Value, ConfirmGroupAsync, e => e is PostgresException);
+        inserts = new Coalescer<NewOrder, OrderRow?>(coalescing.Value, InsertGroupAsync, DatabaseErrors.IsRefusedStatement);
+        confirms = new Coalescer<OrderRow, OrderRow?>(coalescing.Value, ConfirmGroupAsync, DatabaseErrors.IsRefusedStatement);
     }
 
     /// <summary>Inserts a new PENDING order leased to the calling request; null when the key already exists.</summary>

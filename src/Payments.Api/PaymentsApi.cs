@@ -199,7 +199,7 @@ public sealed class PaymentInserts : IAsyncDisposable
     {
         this.db = db;
         // PostgreSQL refusing a group's statement may be one call's doing: those run again alone.
-        inserts = new Coalescer<NewPayment, InsertedPayment?>(coalescing.Value, InsertGroupAsync, e => e is PostgresException);
+        inserts = new Coalescer<NewPayment, InsertedPayment?>(coalescing.Value, InsertGroupAsync, DatabaseErrors.IsRefusedStatement);
     }
 
     /// <summary>The new payment, or null when the order already has one (or a tombstone).</summary>
