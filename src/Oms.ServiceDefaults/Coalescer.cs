@@ -14,6 +14,23 @@ public sealed class CoalescingOptions
     /// make bigger groups: on 2 cores one lane did best (docs/benchmarks.md, "Levers"), so one per two cores.
     /// </summary>
     [Range(1, 64)] public int Lanes { get; set; } = Math.Max(1, Environment.ProcessorCount / 2);
+
+    /// <summary>
+    /// Calls that may wait for a lane. When the database stalls, callers keep coming; past this many waiting, a call is
+    /// refused at once (503 with Retry-After) instead of holding memory for an answer that may never come in time.
+    /// </summary>
+    [Range(1, 1_000_000)] public int MaxQueue { get; set; } = 1024;
+
+    /// <summary>What a refused call's Retry-After tells the client.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
+    public TimeSpan RetryAfter { get; set; } = TimeSpan.FromSeconds(1);
+}
+
+/// <summary>Too many calls are already waiting for the database: retry after <see cref="RetryAfter"/>.</summary>
+public sealed class OverloadedException(TimeSpan retryAfter)
+    : Exception("Too many writes are waiting for the database; retry later.")
+{
+    public TimeSpan RetryAfter { get; } = retryAfter;
 }
 
 /// <summary>
@@ -30,7 +47,8 @@ public sealed class Coalescer<TItem, TResult> : IAsyncDisposable
     private readonly Func<IReadOnlyList<TItem>, Task<IReadOnlyList<TResult>>> _run;
     private readonly Func<Exception, bool> _retryAlone;
     private readonly int _maxBatch;
-    private readonly Channel<Call> _queue = Channel.CreateUnbounded<Call>(new UnboundedChannelOptions { SingleReader = false });
+    private readonly TimeSpan _retryAfter;
+    private readonly Channel<Call> _queue;
     private readonly Task[] _lanes;
 
     private sealed record Call(TItem Item, TaskCompletionSource<TResult> Result, Activity? Activity);
@@ -41,17 +59,33 @@ public sealed class Coalescer<TItem, TResult> : IAsyncDisposable
         _run = run;
         _retryAlone = retryAlone ?? (_ => true);
         _maxBatch = options.MaxBatch;
+        _retryAfter = options.RetryAfter;
+        // Bounded, refusing rather than waiting when full: a write that would wait behind MaxQueue others fails fast.
+        _queue = Channel.CreateBounded<Call>(new BoundedChannelOptions(options.MaxQueue)
+        {
+            FullMode = BoundedChannelFullMode.Wait, // TryWrite then returns false at once; nothing waits on WriteAsync
+            SingleReader = false,
+        });
         _lanes = options.MaxBatch == 1 ? [] : Enumerable.Range(0, options.Lanes).Select(_ => Task.Run(RunLaneAsync)).ToArray();
     }
 
-    /// <summary>Runs <paramref name="item"/> alone or with others. It is not cancelled once queued: the group it joins runs to the end.</summary>
+    /// <summary>
+    /// Runs <paramref name="item"/> alone or with others. It is not cancelled once queued: the group it joins runs to the end.
+    /// Throws <see cref="OverloadedException"/> at once when <see cref="CoalescingOptions.MaxQueue"/> calls are already waiting.
+    /// </summary>
     public async Task<TResult> RunAsync(TItem item)
     {
         if (_maxBatch == 1) return (await _run([item]))[0];
         var call = new Call(item, new TaskCompletionSource<TResult>(TaskCreationOptions.RunContinuationsAsynchronously), Activity.Current);
-        if (!_queue.Writer.TryWrite(call)) throw new ObjectDisposedException(nameof(Coalescer<TItem, TResult>));
+        if (!_queue.Writer.TryWrite(call))
+        {
+            if (_queue.Reader.Completion.IsCompleted || _disposed) throw new ObjectDisposedException(nameof(Coalescer<TItem, TResult>));
+            throw new OverloadedException(_retryAfter);
+        }
         return await call.Result.Task;
     }
+
+    private volatile bool _disposed;
 
     private async Task RunLaneAsync()
     {
@@ -90,6 +124,7 @@ public sealed class Coalescer<TItem, TResult> : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _disposed = true;
         _queue.Writer.TryComplete();
         await Task.WhenAll(_lanes);
     }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
@@ -26,7 +27,8 @@ public sealed class TelemetryOptions
 
 public static class ServiceDefaultsExtensions
 {
-    private const string ReadyTag = "ready";
+    /// <summary>Health checks with this tag make up /health/ready.</summary>
+    public const string ReadyTag = "ready";
     private const string ConnectionStringKey = "oms-connection-string";
 
     private static string TuneConnectionString(string raw, IHostEnvironment environment)
@@ -191,6 +193,11 @@ internal sealed class KnownExceptionHandler(IProblemDetailsService problems, ILo
         {
             case BadHttpRequestException bad:
                 (status, title) = (bad.StatusCode, "Bad request.");
+                break;
+            case OverloadedException overloaded:
+                logger.LogDebug("Shedding load: {Message}", overloaded.Message);
+                (status, title) = (StatusCodes.Status503ServiceUnavailable, "The service is overloaded; retry later.");
+                context.Response.Headers.RetryAfter = ((int)Math.Ceiling(overloaded.RetryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
                 break;
             case not null when DatabaseErrors.IsUnavailable(exception):
                 logger.LogWarning(exception, "Database unavailable");

@@ -9,11 +9,17 @@ public enum ReserveOutcome { Reserved, InsufficientStock, UnknownItem, Refused }
 
 public enum AuthorizeOutcome { Authorized, Declined, Refused }
 
-/// <summary>A dependency did not give a definitive answer (timeout, 5xx, refused connection, open circuit).</summary>
-public sealed class DependencyUnavailableException(string dependency, string message, Exception? inner = null)
+/// <summary>
+/// A dependency gave no answer the saga can act on: a timeout, a 5xx, a refused connection, an open circuit — or an
+/// answer outside its contract (<see cref="Unexpected"/>: a 401 after a token change, a 400, a 404 that is not
+/// unknown_item). Either way nothing is decided from it: the order stays PENDING and is retried, and past the
+/// give-up deadline it is compensated.
+/// </summary>
+public sealed class DependencyUnavailableException(string message, bool unexpected = false, Exception? inner = null)
     : Exception(message, inner)
 {
-    public string Dependency { get; } = dependency;
+    /// <summary>The dependency answered, but not as its contract says it can: an operator has to look (it is logged as an error).</summary>
+    public bool Unexpected { get; } = unexpected;
 }
 
 /// <summary>The inventory service's internal endpoints. Every call is idempotent on order_id.</summary>
@@ -29,10 +35,11 @@ public sealed class InventoryClient(HttpClient http)
         return (response.StatusCode, await Downstream.ReadCodeAsync(response, ct)) switch
         {
             (HttpStatusCode.Conflict, "insufficient_stock") => ReserveOutcome.InsufficientStock,
-            (HttpStatusCode.NotFound, _) => ReserveOutcome.UnknownItem,
-            // reservation_released or idempotency_key_reused: this order can never hold stock.
-            (HttpStatusCode.Conflict or HttpStatusCode.UnprocessableEntity, _) => ReserveOutcome.Refused,
-            var (status, code) => throw Downstream.Unavailable(Name, status, code),
+            (HttpStatusCode.NotFound, "unknown_item") => ReserveOutcome.UnknownItem,
+            // This order can never hold stock: it was released (tombstone) or reserved other lines under its id.
+            (HttpStatusCode.Conflict, "reservation_released") or (HttpStatusCode.UnprocessableEntity, "idempotency_key_reused")
+                => ReserveOutcome.Refused,
+            var (status, code) => throw Downstream.NoAnswer(Name, status, code),
         };
     }
 
@@ -42,7 +49,7 @@ public sealed class InventoryClient(HttpClient http)
         using var response = await Downstream.PostAsync(http, Name, "/api/v1/stock/release",
             new ReleaseRequest(orderId), OrdersJsonContext.Default.ReleaseRequest, ct);
         if (response.StatusCode != HttpStatusCode.OK)
-            throw Downstream.Unavailable(Name, response.StatusCode, await Downstream.ReadCodeAsync(response, ct));
+            throw Downstream.NoAnswer(Name, response.StatusCode, await Downstream.ReadCodeAsync(response, ct));
     }
 }
 
@@ -62,14 +69,15 @@ public sealed class PaymentClient(HttpClient http)
             {
                 "AUTHORIZED" => AuthorizeOutcome.Authorized,
                 "DECLINED" => AuthorizeOutcome.Declined,
-                var other => throw new DependencyUnavailableException(Name, $"Unexpected payment status '{other}'."),
+                var other => throw new DependencyUnavailableException($"{Name} answered 200 with status '{other}'", unexpected: true),
             };
         }
         return (response.StatusCode, await Downstream.ReadCodeAsync(response, ct)) switch
         {
-            // payment_voided or idempotency_key_reused: this order can never be charged.
-            (HttpStatusCode.Conflict or HttpStatusCode.UnprocessableEntity, _) => AuthorizeOutcome.Refused,
-            var (status, code) => throw Downstream.Unavailable(Name, status, code),
+            // This order can never be charged: it was voided (tombstone) or authorized another amount under its id.
+            (HttpStatusCode.Conflict, "payment_voided") or (HttpStatusCode.UnprocessableEntity, "idempotency_key_reused")
+                => AuthorizeOutcome.Refused,
+            var (status, code) => throw Downstream.NoAnswer(Name, status, code),
         };
     }
 
@@ -79,7 +87,7 @@ public sealed class PaymentClient(HttpClient http)
         using var response = await Downstream.PostAsync(http, Name, "/api/v1/payments/void",
             new VoidRequest(orderId), OrdersJsonContext.Default.VoidRequest, ct);
         if (response.StatusCode != HttpStatusCode.OK)
-            throw Downstream.Unavailable(Name, response.StatusCode, await Downstream.ReadCodeAsync(response, ct));
+            throw Downstream.NoAnswer(Name, response.StatusCode, await Downstream.ReadCodeAsync(response, ct));
     }
 }
 
@@ -100,7 +108,7 @@ internal static class Downstream
         catch (Exception e) when (e is HttpRequestException or Polly.Timeout.TimeoutRejectedException or Polly.CircuitBreaker.BrokenCircuitException
                                       || (e is OperationCanceledException && !ct.IsCancellationRequested))
         {
-            throw new DependencyUnavailableException(dependency, $"{dependency} did not answer: {e.Message}", e);
+            throw new DependencyUnavailableException($"{dependency} did not answer: {e.Message}", inner: e);
         }
     }
 
@@ -116,6 +124,13 @@ internal static class Downstream
         }
     }
 
-    public static DependencyUnavailableException Unavailable(string dependency, HttpStatusCode status, string? code) =>
-        new(dependency, $"{dependency} answered {(int)status} {code}");
+    /// <summary>
+    /// An answer that decides nothing. 5xx, 408 and 429 are the dependency being unavailable (the resilience pipeline
+    /// already retried them); any other status, or a code the contract does not list for it, is unexpected.
+    /// </summary>
+    public static DependencyUnavailableException NoAnswer(string dependency, HttpStatusCode status, string? code)
+    {
+        var transient = (int)status >= 500 || status is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests;
+        return new DependencyUnavailableException($"{dependency} answered {(int)status} {code}", unexpected: !transient);
+    }
 }

@@ -12,15 +12,24 @@ public sealed class OrderSaga(InventoryClient inventory, PaymentClient payments,
     private static readonly Meter Meter = new("Oms.Orders");
     private static readonly Counter<long> Finished = Meter.CreateCounter<long>("oms.orders.finished", description: "Orders that reached a final state");
     private static readonly Counter<long> Parked = Meter.CreateCounter<long>("oms.orders.parked", description: "Saga runs that left an order PENDING for recovery");
+    private static readonly Counter<long> Unexpected = Meter.CreateCounter<long>("oms.orders.unexpected_answers",
+        description: "Answers from inventory or payments outside their contract (a wrong token, a wrong URL, a version mismatch)");
 
-    /// <summary>Advances the order as far as <paramref name="budget"/> allows; returns it as it stands afterwards.</summary>
-    public async Task<OrderRow> RunAsync(OrderRow order, TimeSpan retryAfter, CancellationToken budget)
+    /// <summary>
+    /// Advances the order as far as <paramref name="budget"/> allows; returns it as it stands afterwards. When a
+    /// dependency gives no answer and <paramref name="giveUpWhenStuck"/> is set (the order is past its give-up deadline),
+    /// the order is decided FAILED with the unavailable dependency as its reason, and compensated.
+    /// </summary>
+    public async Task<OrderRow> RunAsync(OrderRow order, TimeSpan retryAfter, bool giveUpWhenStuck, CancellationToken budget)
     {
         var stuckAt = InventoryClient.Name;
         try
         {
             if (order.CompensateReason is null)
             {
+                // A run whose lease ran out (a slow database call, a long recovery batch) must not act: a new holder may be
+                // failing this order right now. Its compensation voids and releases, so what a late call does is undone.
+                if (!order.HoldsLease()) return await ReloadAsync(order);
                 var reason = await inventory.ReserveAsync(order.OrderId, order.ItemSku, order.Quantity, budget) switch
                 {
                     ReserveOutcome.Reserved => null,
@@ -31,6 +40,7 @@ public sealed class OrderSaga(InventoryClient inventory, PaymentClient payments,
                 if (reason is null)
                 {
                     stuckAt = PaymentClient.Name;
+                    if (!order.HoldsLease()) return await ReloadAsync(order);
                     var authorized = await payments.AuthorizeAsync(order.OrderId, order.Amount, budget);
                     if (authorized == AuthorizeOutcome.Authorized)
                         return Count(await store.ConfirmAsync(order)) ?? await ReloadAsync(order);
@@ -46,16 +56,38 @@ public sealed class OrderSaga(InventoryClient inventory, PaymentClient payments,
         }
         catch (Exception e) when (e is DependencyUnavailableException || (e is OperationCanceledException && budget.IsCancellationRequested))
         {
-            logger.LogInformation("Order {OrderId} left PENDING, {Dependency} unavailable: {Message}", order.OrderId, stuckAt, e.Message);
+            if (e is DependencyUnavailableException { Unexpected: true })
+            {
+                Unexpected.Add(1, new KeyValuePair<string, object?>("dependency", stuckAt));
+                logger.LogError("Order {OrderId}: {Dependency} gave an answer outside its contract ({Message}); the order stays PENDING " +
+                                "and is retried. Check the service token and the URLs.", order.OrderId, stuckAt, e.Message);
+            }
+            else
+            {
+                logger.LogInformation("Order {OrderId} left PENDING, {Dependency} unavailable: {Message}", order.OrderId, stuckAt, e.Message);
+            }
+
+            if (giveUpWhenStuck && order.CompensateReason is null)
+            {
+                var reason = stuckAt == PaymentClient.Name ? FailureReason.PaymentUnavailable : FailureReason.InventoryUnavailable;
+                logger.LogWarning("Order {OrderId} past its give-up deadline and {Dependency} gave no answer: failing it as {Reason}",
+                    order.OrderId, stuckAt, reason);
+                // Compensation follows on the next attempt: this one's budget is spent.
+                order = await store.DecideFailureAsync(order, reason, CancellationToken.None) ?? order;
+            }
             Parked.Add(1);
             return await store.ParkAsync(order, stuckAt, retryAfter, CancellationToken.None) ?? await ReloadAsync(order);
         }
     }
 
-    /// <summary>Void (when a charge may exist), release, then FAILED. Release always runs: it also tombstones a late reserve.</summary>
+    /// <summary>
+    /// Void, release, then FAILED. Both always run: each also leaves a tombstone that refuses a late authorize or
+    /// reserve (from a run that lost its lease, or an answer lost on the way). A declined payment needs no void: its
+    /// stored DECLINED answer is final for the order, so nothing can be authorized for it later.
+    /// </summary>
     private async Task<OrderRow> CompensateAsync(OrderRow order, Action<string> stuckAt, CancellationToken budget)
     {
-        if (order.CompensateReason is FailureReason.PaymentUnavailable or FailureReason.InventoryUnavailable)
+        if (order.CompensateReason != FailureReason.PaymentDeclined)
         {
             stuckAt(PaymentClient.Name);
             await payments.VoidAsync(order.OrderId, budget);

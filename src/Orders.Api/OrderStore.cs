@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
@@ -21,8 +22,16 @@ public sealed record OrderRow(
     bool LeaseLive,
     int Attempts,
     DateTime CreatedAt,
-    DateTime UpdatedAt)
+    DateTime UpdatedAt,
+    TimeSpan LeaseLeft,
+    long ReadAt)
 {
+    /// <summary>
+    /// Whether the lease this row was read with is certainly still ours. <see cref="ReadAt"/> is taken before the
+    /// statement was sent, so ReadAt + LeaseLeft is never later than the lease's end in the database.
+    /// </summary>
+    public bool HoldsLease() => Stopwatch.GetElapsedTime(ReadAt) < LeaseLeft;
+
     public OrderResponse ToResponse() =>
         new(OrderId, Status, ItemSku, Quantity, Amount, IdempotencyKey, FailureReason, CreatedAt, UpdatedAt);
 }
@@ -35,7 +44,7 @@ public sealed class OrderStore : IAsyncDisposable
 {
     private const string Columns =
         "order_id, idempotency_key, item_sku, quantity, amount, status, failure_reason, compensate_reason, stuck_at, " +
-        "in_request, lease_token, lease_until > now(), attempts, created_at, updated_at";
+        "in_request, lease_token, lease_until > now(), attempts, created_at, updated_at, greatest(lease_until - now(), interval '0')";
 
     private readonly NpgsqlDataSource db;
     // The two writes every order makes. Under load concurrent requests share one statement and one commit each.
@@ -196,6 +205,20 @@ public sealed class OrderStore : IAsyncDisposable
         return await ReadAllAsync(command, ct);
     }
 
+    /// <summary>PENDING orders created before <paramref name="olderThan"/> ago, and the age of the oldest (from the pending index).</summary>
+    public async Task<(long Count, TimeSpan OldestAge)> CountPendingOlderThanAsync(TimeSpan olderThan, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand(
+            """
+            SELECT count(*), coalesce(now() - min(created_at), interval '0') FROM orders
+            WHERE status = 'PENDING' AND created_at < now() - $1
+            """);
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = olderThan });
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        await reader.ReadAsync(ct);
+        return (reader.GetInt64(0), reader.GetTimeSpan(1));
+    }
+
     /// <summary>Newest first, keyset-paged on (created_at, order_id).</summary>
     public async Task<List<OrderRow>> ListAsync(string? status, string? sku, (DateTime CreatedAt, Guid OrderId)? after,
         int limit, CancellationToken ct)
@@ -233,23 +256,25 @@ public sealed class OrderStore : IAsyncDisposable
 
     private static async Task<OrderRow?> ReadOneAsync(NpgsqlCommand command, CancellationToken ct)
     {
+        var sentAt = Stopwatch.GetTimestamp();
         await using var reader = await command.ExecuteReaderAsync(ct);
-        return await reader.ReadAsync(ct) ? Read(reader) : null;
+        return await reader.ReadAsync(ct) ? Read(reader, sentAt) : null;
     }
 
     private static async Task<List<OrderRow>> ReadAllAsync(NpgsqlCommand command, CancellationToken ct)
     {
         var rows = new List<OrderRow>();
+        var sentAt = Stopwatch.GetTimestamp();
         await using var reader = await command.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct)) rows.Add(Read(reader));
+        while (await reader.ReadAsync(ct)) rows.Add(Read(reader, sentAt));
         return rows;
     }
 
-    private static OrderRow Read(NpgsqlDataReader r) => new(
+    private static OrderRow Read(NpgsqlDataReader r, long sentAt) => new(
         r.GetGuid(0), r.GetString(1), r.GetString(2), r.GetInt32(3), r.GetDecimal(4), r.GetString(5),
         r.IsDBNull(6) ? null : r.GetString(6),
         r.IsDBNull(7) ? null : r.GetString(7),
         r.IsDBNull(8) ? null : r.GetString(8),
         r.GetBoolean(9), r.GetGuid(10), r.GetBoolean(11), r.GetInt32(12),
-        r.GetDateTime(13), r.GetDateTime(14));
+        r.GetDateTime(13), r.GetDateTime(14), r.GetTimeSpan(15), sentAt);
 }

@@ -44,7 +44,7 @@ public static class OrdersApi
         if (inserted is null) return await ReplayAsync(http, store, request);
 
         using var budget = new CancellationTokenSource(sagaOptions.RequestBudget);
-        var order = await saga.RunAsync(inserted, TimeSpan.Zero, budget.Token);
+        var order = await saga.RunAsync(inserted, TimeSpan.Zero, giveUpWhenStuck: false, budget.Token);
         var location = $"/api/v1/orders/{order.OrderId}";
         return order.Status == OrderStatus.Pending
             ? TypedResults.Accepted(location, order.ToResponse())

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace Orders.Api;
 
@@ -52,4 +53,28 @@ public sealed class RecoveryOptions
     public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(10);
 
     [Range(1, 1000)] public int BatchSize { get; set; } = 32;
+
+    /// <summary>Orders of one batch recovered at once.</summary>
+    [Range(1, 256)] public int Parallelism { get; set; } = 8;
+
+    /// <summary>
+    /// The longest one batch may take: its orders run <see cref="Parallelism"/> at a time, each within
+    /// <see cref="AttemptBudget"/>, plus one budget more for the database writes around them.
+    /// </summary>
+    public TimeSpan LongestBatch => AttemptBudget * ((BatchSize + Parallelism - 1) / Parallelism + 1);
+}
+
+/// <summary>
+/// Every order of a batch is claimed at once, so the last to run must still hold its lease when it runs: a lease
+/// shorter than a batch would let another replica take orders this one is about to work on.
+/// </summary>
+public sealed class RecoveryOptionsValidation : IValidateOptions<RecoveryOptions>
+{
+    public ValidateOptionsResult Validate(string? name, RecoveryOptions options) =>
+        options.Lease >= options.LongestBatch
+            ? ValidateOptionsResult.Success
+            : ValidateOptionsResult.Fail(
+                $"Recovery:Lease ({options.Lease}) must be at least the longest a recovery batch can take, {options.LongestBatch}: " +
+                $"ceil(BatchSize {options.BatchSize} / Parallelism {options.Parallelism}) + 1 attempts of Recovery:AttemptBudget " +
+                $"({options.AttemptBudget}). Raise the lease, or lower BatchSize or AttemptBudget.");
 }

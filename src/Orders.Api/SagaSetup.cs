@@ -16,8 +16,12 @@ public static class SagaSetup
         services.AddOptions<RecoveryOptions>().BindConfiguration("Recovery").ValidateDataAnnotations().ValidateOnStart();
         services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, OrdersJsonContext.Default));
 
+        services.AddSingleton<IValidateOptions<RecoveryOptions>, RecoveryOptionsValidation>();
+
         services.AddSingleton<OrderStore>();
         services.AddSingleton<OrderSaga>();
+        services.AddSingleton<StuckOrders>();
+        services.AddHealthChecks().AddCheck<StuckOrders>("stuck-orders", tags: [ServiceDefaultsExtensions.ReadyTag]);
         services.AddHostedService<RecoveryWorker>();
 
         AddDownstream<InventoryClient>(services, InventoryClient.Name, o => o.InventoryUrl);

@@ -88,6 +88,8 @@ public static class ChaosRunner
                 new("Saga__AttemptTimeout", "00:00:00.500"),
                 new("Recovery__PollInterval", "00:00:00.250"),
                 new("Recovery__Lease", "00:00:05"),
+                // Small batches, so that a batch fits in the short lease (the service refuses a lease shorter than a batch).
+                new("Recovery__BatchSize", "8"),
                 new("Recovery__AttemptBudget", "00:00:02"),
                 new("Recovery__MaxBackoff", "00:00:01"),
                 new("Recovery__GiveUpAfter", options.GiveUp.ToString("c", CultureInfo.InvariantCulture)),

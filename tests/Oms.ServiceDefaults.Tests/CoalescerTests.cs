@@ -62,6 +62,23 @@ public sealed class CoalescerTests
     }
 
     [Fact]
+    public async Task PastMaxQueueWaitingCallsANewCallIsRefusedAtOnceWithRetryAfter()
+    {
+        // The lane is stuck (a stalled database): four calls may wait, the next ones are refused without waiting.
+        await using var lane = new GatedLane<int>(items => [.. items], maxQueue: 4);
+        var (first, rest) = await lane.RunAsync(0, Enumerable.Range(1, 6));
+
+        Assert.Equal(0, await first);
+        Assert.Equal(new[] { 1, 2, 3, 4 }, await Task.WhenAll(rest.Take(4)));
+        foreach (var refused in rest.Skip(4))
+        {
+            var error = await Assert.ThrowsAsync<OverloadedException>(() => refused);
+            Assert.Equal(TimeSpan.FromSeconds(3), error.RetryAfter);
+        }
+        Assert.Equal([1, 4], lane.Groups.Select(g => g.Length).ToArray());
+    }
+
+    [Fact]
     public async Task AfterDisposeNewCallsAreRefused()
     {
         var coalescer = new Coalescer<int, int>(new CoalescingOptions(), items => Task.FromResult<IReadOnlyList<int>>([.. items]));
@@ -79,8 +96,8 @@ public sealed class CoalescerTests
 
         public ConcurrentQueue<int[]> Groups { get; } = new();
 
-        public GatedLane(Func<IReadOnlyList<int>, TResult[]> answer, Func<Exception, bool>? retryAlone = null) =>
-            _coalescer = new Coalescer<int, TResult>(new CoalescingOptions { Lanes = 1, MaxBatch = 64 }, async items =>
+        public GatedLane(Func<IReadOnlyList<int>, TResult[]> answer, Func<Exception, bool>? retryAlone = null, int maxQueue = 1024) =>
+            _coalescer = new Coalescer<int, TResult>(new CoalescingOptions { Lanes = 1, MaxBatch = 64, MaxQueue = maxQueue, RetryAfter = TimeSpan.FromSeconds(3) }, async items =>
             {
                 Groups.Enqueue([.. items]);
                 _firstStarted.TrySetResult();

@@ -20,6 +20,10 @@ public enum FaultMode
     Delay,
     /// <summary>Forward, then hold the answer for <see cref="FaultProxy.Delay"/> (the caller times out after the work was done).</summary>
     ForwardThenDelay,
+    /// <summary>Hold the request until <see cref="FaultProxy.Release"/>, then forward it.</summary>
+    Hold,
+    /// <summary>Answer <see cref="FaultProxy.AnswerStatus"/> with a problem+json of <see cref="FaultProxy.AnswerCode"/>, without forwarding.</summary>
+    Answer,
 }
 
 /// <summary>
@@ -43,7 +47,18 @@ public sealed class FaultProxy : IAsyncDisposable
         Mode = mode;
     }
     public TimeSpan Delay { get; set; } = TimeSpan.FromSeconds(1);
+    private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Lets every request held by <see cref="FaultMode.Hold"/> go on.</summary>
+    public void Release() => _released.TrySetResult();
+
+    public int AnswerStatus { get; set; } = StatusCodes.Status404NotFound;
+    public string AnswerCode { get; set; } = "not_found";
     public int Requests => Volatile.Read(ref _requests);
+
+    /// <summary>Requests received and not yet answered (a delayed request still on its way).</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
+    private int _inFlight;
 
     /// <summary>The W3C traceparent header of every request that reached the proxy, in arrival order.</summary>
     public IReadOnlyCollection<string> TraceParents => _traceParents;
@@ -71,6 +86,13 @@ public sealed class FaultProxy : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext context)
     {
+        Interlocked.Increment(ref _inFlight);
+        try { await ProxyAsync(context); }
+        finally { Interlocked.Decrement(ref _inFlight); }
+    }
+
+    private async Task ProxyAsync(HttpContext context)
+    {
         Interlocked.Increment(ref _requests);
         if (context.Request.Headers.TryGetValue("traceparent", out var traceParent)) _traceParents.Enqueue(traceParent.ToString());
         var mode = Interlocked.Decrement(ref _faultsRemaining) >= 0 ? Mode : FaultMode.Forward;
@@ -79,8 +101,16 @@ public sealed class FaultProxy : IAsyncDisposable
             context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
             return;
         }
+        if (mode == FaultMode.Answer)
+        {
+            context.Response.StatusCode = AnswerStatus;
+            context.Response.ContentType = "application/problem+json";
+            await context.Response.WriteAsync($$"""{"status":{{AnswerStatus}},"title":"Injected.","code":"{{AnswerCode}}"}""", CancellationToken.None);
+            return;
+        }
         // Not cancelled with the caller: a delayed request still arrives late, after the caller gave up.
         if (mode == FaultMode.Delay) await Task.Delay(Delay, CancellationToken.None);
+        if (mode == FaultMode.Hold) await _released.Task;
 
         using var request = new HttpRequestMessage(new HttpMethod(context.Request.Method), context.Request.Path + context.Request.QueryString);
         using var body = new MemoryStream();

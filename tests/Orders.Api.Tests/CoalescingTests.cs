@@ -6,7 +6,8 @@ namespace Orders.Api.Tests;
 
 /// <summary>
 /// Under concurrency the order insert, the confirm and the payment insert run as shared statements
-/// (<see cref="Oms.ServiceDefaults.Coalescer{TItem,TResult}"/>). One lane per kind makes groups form for sure.
+/// (<see cref="Oms.ServiceDefaults.Coalescer{TItem,TResult}"/>). One lane per kind makes groups likely (that
+/// they form is proven by the coalescer's own tests, not by timing here).
 /// Each request must still get its own answer, a key sent twice at once must still make one order, and
 /// nothing may be charged or reserved twice.
 /// </summary>
@@ -54,16 +55,5 @@ public sealed class CoalescingTests(PostgresServer pg) : IAsyncLifetime
         var confirmedQuantity = await OmsSystem.ScalarAsync<long>(_system.OrdersDb,
             "SELECT sum(quantity) FROM orders WHERE item_sku = $1", sku);
         Assert.Equal(1000 - confirmedQuantity, await _system.AvailableAsync(sku));
-
-        // Groups did form: the rows one statement writes share its transaction's now().
-        Assert.True(await LargestGroupAsync(_system.OrdersDb, "SELECT count(*) FROM orders WHERE item_sku = $1 GROUP BY created_at", sku) > 1,
-            "every order was inserted by a statement of its own");
-        Assert.True(await LargestGroupAsync(_system.OrdersDb, "SELECT count(*) FROM orders WHERE item_sku = $1 GROUP BY updated_at", sku) > 1,
-            "every order was confirmed by a statement of its own");
-        Assert.True(await LargestGroupAsync(_system.PaymentsDb, "SELECT count(*) FROM payments WHERE order_id = ANY($1) GROUP BY created_at", orderIds) > 1,
-            "every payment was inserted by a statement of its own");
     }
-
-    private static Task<long> LargestGroupAsync(string db, string groups, object arg) =>
-        OmsSystem.ScalarAsync<long>(db, $"SELECT max(c) FROM ({groups}) AS g(c)", arg);
 }

@@ -101,8 +101,11 @@ public sealed class FaultTests(PostgresServer pg)
         var orderId = (await OmsSystem.BodyAsync(first)).Str("order_id");
         Assert.Equal(7, await system.AvailableAsync(sku));
 
-        // Compensation needs the payment service (void) too: it finishes once payment is reachable again.
-        await Task.Delay(TimeSpan.FromSeconds(2.5), TestContext.Current.CancellationToken);
+        // Past the deadline an attempt that payment does not answer decides the failure; compensation (void) then
+        // needs payment too, and finishes once it is reachable again.
+        await Eventually.UntilAsync(async () => await OmsSystem.ScalarAsync<string>(system.OrdersDb,
+            "SELECT compensate_reason FROM orders WHERE order_id = $1::uuid", orderId) == "PAYMENT_UNAVAILABLE",
+            TimeSpan.FromSeconds(60), "the order to be decided PAYMENT_UNAVAILABLE");
         system.PaymentProxy.Mode = FaultMode.Forward;
         var final = await system.WaitFinalAsync(orderId, TimeSpan.FromSeconds(20));
         Assert.Equal("FAILED", final.Str("status"));
@@ -125,19 +128,24 @@ public sealed class FaultTests(PostgresServer pg)
         });
         var sku = NewSku();
         await system.ReceiveStockAsync(sku, 10);
-        // Reserves arrive 2.5 s late, long after the request's 1 s budget and the give-up deadline.
+        // Every reserve arrives 2.5 s late, long after the request's 1 s budget, each attempt's timeout and the give-up deadline.
         system.InventoryProxy!.Delay = TimeSpan.FromSeconds(2.5);
-        system.InventoryProxy.FaultNext(FaultMode.Delay, 6);
+        system.InventoryProxy.Mode = FaultMode.Delay;
 
         using var first = await system.PlaceAsync(sku, 4, 50m, sku);
         Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
         var orderId = (await OmsSystem.BodyAsync(first)).Str("order_id");
 
-        var final = await system.WaitFinalAsync(orderId, TimeSpan.FromSeconds(30));
+        // Decided once an attempt past the deadline got no answer; its release goes through once inventory is prompt again.
+        await Eventually.UntilAsync(async () => await OmsSystem.ScalarAsync<string>(system.OrdersDb,
+            "SELECT compensate_reason FROM orders WHERE order_id = $1::uuid", orderId) == "INVENTORY_UNAVAILABLE",
+            TimeSpan.FromSeconds(60), "the order to be decided INVENTORY_UNAVAILABLE");
+        system.InventoryProxy.Mode = FaultMode.Forward;
+        var final = await system.WaitFinalAsync(orderId, TimeSpan.FromSeconds(60));
         Assert.Equal("FAILED", final.Str("status"));
         Assert.Equal("INVENTORY_UNAVAILABLE", final.Str("failure_reason"));
-        // Let every delayed reserve land, then check nothing is held for the failed order.
-        await Task.Delay(TimeSpan.FromSeconds(3), TestContext.Current.CancellationToken);
+        // Every delayed reserve has landed (after the release's tombstone): nothing is held for the failed order.
+        await Eventually.UntilAsync(() => Task.FromResult(system.InventoryProxy.InFlight == 0), TimeSpan.FromSeconds(60), "the delayed reserves to land");
         Assert.Equal(10, await system.AvailableAsync(sku));
         Assert.Equal("RELEASED", await OmsSystem.ScalarAsync<string>(system.InventoryDb, "SELECT status FROM reservations WHERE order_id = $1::uuid", orderId));
     }
@@ -148,18 +156,19 @@ public sealed class FaultTests(PostgresServer pg)
         await using var system = await OmsSystem.StartAsync(pg, proxyPayment: true);
         var sku = NewSku();
         await system.ReceiveStockAsync(sku, 10);
-        system.PaymentProxy!.Delay = TimeSpan.FromSeconds(4);
-        system.PaymentProxy.FaultNext(FaultMode.Delay, 1);
+        system.PaymentProxy!.Mode = FaultMode.Hold;
 
         var first = system.PlaceAsync(sku, 1, 10m, sku);
         // Wait until the first request has stored its order (it is then held up at the payment step).
-        while (await OmsSystem.ScalarAsync<long>(system.OrdersDb, "SELECT count(*) FROM orders WHERE idempotency_key = $1", sku) == 0)
-            await Task.Delay(20, TestContext.Current.CancellationToken);
+        await Eventually.UntilAsync(async () => await OmsSystem.ScalarAsync<long>(system.OrdersDb,
+            "SELECT count(*) FROM orders WHERE idempotency_key = $1", sku) == 1, TimeSpan.FromSeconds(60), "the first request to store its order");
         using (var during = await system.PlaceAsync(sku, 1, 10m, sku))
         {
             Assert.Equal(HttpStatusCode.Conflict, during.StatusCode);
             Assert.Equal("request_in_progress", (await OmsSystem.BodyAsync(during)).Str("code"));
         }
+        system.PaymentProxy.Mode = FaultMode.Forward;
+        system.PaymentProxy.Release();
         using var firstResponse = await first;
         Assert.Equal(HttpStatusCode.Created, firstResponse.StatusCode);
         using var after = await system.PlaceAsync(sku, 1, 10m, sku);

@@ -25,6 +25,8 @@ public sealed class OmsSystem : IAsyncDisposable
     public required string InventoryDb { get; init; }
     public required string PaymentsDb { get; init; }
     public required IReadOnlyDictionary<string, string?> OrderSettings { get; init; }
+    /// <summary>The order service's own services (its saga, store and clients), for tests that drive a step directly.</summary>
+    public required IServiceProvider OrderServices { get; init; }
     /// <summary>Inventory's internal HTTP/2-only endpoint, when started with h2c.</summary>
     public Uri? InventoryH2c { get; private init; }
     public FaultProxy? InventoryProxy { get; private init; }
@@ -94,6 +96,7 @@ public sealed class OmsSystem : IAsyncDisposable
             InventoryH2c = inventoryH2c,
             PaymentProxy = paymentProxy,
             OrderSettings = settings,
+            OrderServices = orders.Services,
         };
         system._owned.AddRange([orders, inventory, payments]);
         if (inventoryProxy is not null) system._owned.Add(inventoryProxy);
@@ -102,9 +105,11 @@ public sealed class OmsSystem : IAsyncDisposable
     }
 
     /// <summary>Another order-service replica on the same orders database (as a second process would be).</summary>
-    public HttpClient StartOrdersReplica()
+    public HttpClient StartOrdersReplica(IDictionary<string, string?>? overrides = null)
     {
-        var replica = new ServiceHost<SagaOptions>(new Dictionary<string, string?>(OrderSettings));
+        var settings = new Dictionary<string, string?>(OrderSettings);
+        foreach (var (key, value) in overrides ?? new Dictionary<string, string?>()) settings[key] = value;
+        var replica = new ServiceHost<SagaOptions>(settings);
         replica.Start();
         _owned.Add(replica);
         return replica.CreateClient();
