@@ -38,7 +38,7 @@ public sealed class FaultTests(PostgresServer pg)
         Assert.Equal(pending.Str("order_id"), (await OmsSystem.BodyAsync(replay)).Str("order_id"));
 
         system.PaymentProxy.Mode = FaultMode.Forward;
-        var final = await system.WaitFinalAsync(pending.Str("order_id"), TimeSpan.FromSeconds(20));
+        var final = await system.WaitFinalAsync(pending.Str("order_id"), TimeSpan.FromSeconds(60));
         Assert.Equal("CONFIRMED", final.Str("status"));
         Assert.Equal(8, await system.AvailableAsync(sku));
 
@@ -107,7 +107,7 @@ public sealed class FaultTests(PostgresServer pg)
             "SELECT compensate_reason FROM orders WHERE order_id = $1::uuid", orderId) == "PAYMENT_UNAVAILABLE",
             TimeSpan.FromSeconds(60), "the order to be decided PAYMENT_UNAVAILABLE");
         system.PaymentProxy.Mode = FaultMode.Forward;
-        var final = await system.WaitFinalAsync(orderId, TimeSpan.FromSeconds(20));
+        var final = await system.WaitFinalAsync(orderId, TimeSpan.FromSeconds(60));
         Assert.Equal("FAILED", final.Str("status"));
         Assert.Equal("PAYMENT_UNAVAILABLE", final.Str("failure_reason"));
         Assert.Equal(10, await system.AvailableAsync(sku));
@@ -194,7 +194,7 @@ public sealed class FaultTests(PostgresServer pg)
                    new { order_id = orderId, item_sku = sku, quantity = 3 }, TestContext.Current.CancellationToken))
             Assert.Equal(HttpStatusCode.OK, reserve.StatusCode);
 
-        var final = await system.WaitFinalAsync(orderId.ToString(), TimeSpan.FromSeconds(20));
+        var final = await system.WaitFinalAsync(orderId.ToString(), TimeSpan.FromSeconds(60));
         Assert.Equal("CONFIRMED", final.Str("status"));
         Assert.Equal(7, await system.AvailableAsync(sku));
         Assert.Equal("AUTHORIZED", await OmsSystem.ScalarAsync<string>(system.PaymentsDb, "SELECT status FROM payments WHERE order_id = $1", orderId));

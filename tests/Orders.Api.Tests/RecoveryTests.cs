@@ -37,7 +37,7 @@ public sealed class RecoveryTests(PostgresServer pg)
         var stale = (await store.TryInsertAsync(Guid.CreateVersion7(), sku, sku, 2, 50m, Guid.NewGuid(), TimeSpan.FromMilliseconds(1)))!;
         await Eventually.UntilAsync(() => Task.FromResult(!stale.HoldsLease()), TimeSpan.FromSeconds(5), "run A's lease to run out");
         // …so the recovery worker (run B) claimed it with a fresh token.
-        var claimed = Assert.Single(await store.ClaimExpiredAsync(10, TimeSpan.FromSeconds(30), Ct));
+        var claimed = Assert.Single(await store.ClaimExpiredAsync(10, TimeSpan.FromSeconds(60), Ct));
         Assert.NotEqual(stale.LeaseToken, claimed.LeaseToken);
 
         // Both run at once: B finds no stock and fails the order; A, without its lease, must not call anyone.
@@ -103,7 +103,7 @@ public sealed class RecoveryTests(PostgresServer pg)
             "UPDATE orders SET created_at = now() - interval '1 hour', stuck_at = NULL, lease_until = now() WHERE order_id = $1::uuid", orderId);
 
         system.StartOrdersReplica(new Dictionary<string, string?> { ["Recovery:Enabled"] = "true" });
-        var final = await system.WaitFinalAsync(orderId, TimeSpan.FromSeconds(30));
+        var final = await system.WaitFinalAsync(orderId, TimeSpan.FromSeconds(60));
         Assert.Equal("CONFIRMED", final.Str("status"));
         Assert.Equal(7, await system.AvailableAsync(sku));
     }
@@ -135,21 +135,21 @@ public sealed class RecoveryTests(PostgresServer pg)
         // Past the deadline it is decided INVENTORY_UNAVAILABLE, but its release gets the same answer: it cannot finish.
         await Eventually.UntilAsync(async () => await OmsSystem.ScalarAsync<string>(system.OrdersDb,
             "SELECT compensate_reason FROM orders WHERE order_id = $1::uuid", orderId) == "INVENTORY_UNAVAILABLE",
-            TimeSpan.FromSeconds(30), "the order to be decided INVENTORY_UNAVAILABLE");
-        await Eventually.UntilAsync(async () => await HealthAsync(system) == "Degraded", TimeSpan.FromSeconds(30), "/health/ready to say Degraded");
+            TimeSpan.FromSeconds(60), "the order to be decided INVENTORY_UNAVAILABLE");
+        await Eventually.UntilAsync(async () => await HealthAsync(system) == "Degraded", TimeSpan.FromSeconds(60), "/health/ready to say Degraded");
         using (var ready = await system.Orders.GetAsync("/health/ready", Ct)) Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
         // The gauge is read at scrape time; the exporter may serve a scrape cached from just before the count went up.
-        await Eventually.UntilAsync(async () => StuckGauge(await system.Orders.GetStringAsync("/metrics", Ct)) >= 1, TimeSpan.FromSeconds(30),
+        await Eventually.UntilAsync(async () => StuckGauge(await system.Orders.GetStringAsync("/metrics", Ct)) >= 1, TimeSpan.FromSeconds(60),
             "oms_orders_pending_past_deadline to reach 1 on /metrics");
         Assert.Equal("PENDING", (await system.WaitFinalAsync(orderId, TimeSpan.Zero)).Str("status"));
 
         // Once inventory answers as its contract says, compensation finishes and the report is healthy again.
         system.InventoryProxy.Mode = FaultMode.Forward;
-        var final = await system.WaitFinalAsync(orderId, TimeSpan.FromSeconds(30));
+        var final = await system.WaitFinalAsync(orderId, TimeSpan.FromSeconds(60));
         Assert.Equal("FAILED", final.Str("status"));
         Assert.Equal("INVENTORY_UNAVAILABLE", final.Str("failure_reason"));
         Assert.Equal(10, await system.AvailableAsync(sku));
-        await Eventually.UntilAsync(async () => await HealthAsync(system) == "Healthy", TimeSpan.FromSeconds(30), "/health/ready to say Healthy");
+        await Eventually.UntilAsync(async () => await HealthAsync(system) == "Healthy", TimeSpan.FromSeconds(60), "/health/ready to say Healthy");
     }
 
     [Fact]
@@ -181,7 +181,7 @@ public sealed class RecoveryTests(PostgresServer pg)
             ["Recovery:AttemptBudget"] = "00:00:05", ["Recovery:Lease"] = "00:10:00",
         });
         foreach (var order in orders.Skip(1))
-            Assert.Equal("CONFIRMED", (await system.WaitFinalAsync(order.OrderId.ToString(), TimeSpan.FromSeconds(30))).Str("status"));
+            Assert.Equal("CONFIRMED", (await system.WaitFinalAsync(order.OrderId.ToString(), TimeSpan.FromSeconds(60))).Str("status"));
         Assert.Equal("PENDING", (await system.WaitFinalAsync(orders[0].OrderId.ToString(), TimeSpan.Zero)).Str("status"));
     }
 
