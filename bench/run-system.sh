@@ -4,6 +4,7 @@
 #   bench/run-system.sh start     # private PostgreSQL + the three services (Release), waits for /health/ready
 #   bench/run-system.sh stop
 #   bench/run-system.sh status
+#   bench/run-system.sh postgres  # only the private PostgreSQL (bench/list-explain.sh); stop stops it
 #
 # PostgreSQL runs from the machine's binaries (as the postgres user when root) with durable commits:
 # fsync and synchronous_commit stay on. Settings (environment):
@@ -237,5 +238,6 @@ case "${1:-start}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  postgres) start_postgres ;;
+  *) echo "usage: $0 start|stop|status|postgres" >&2; exit 2 ;;
 esac

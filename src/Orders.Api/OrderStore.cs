@@ -223,21 +223,59 @@ public sealed class OrderStore : IAsyncDisposable
     public async Task<List<OrderRow>> ListAsync(string? status, string? sku, (DateTime CreatedAt, Guid OrderId)? after,
         int limit, CancellationToken ct)
     {
-        await using var command = db.CreateCommand(
-            $"""
-             SELECT {Columns} FROM orders
-             WHERE ($1::text IS NULL OR status = $1)
-               AND ($2::text IS NULL OR item_sku = $2)
-               AND ($3::timestamptz IS NULL OR (created_at, order_id) < ($3, $4))
-             ORDER BY created_at DESC, order_id DESC
-             LIMIT $5
-             """);
-        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = (object?)status ?? DBNull.Value });
-        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = (object?)sku ?? DBNull.Value });
-        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.TimestampTz, Value = after is { } a ? a.CreatedAt : DBNull.Value });
-        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Uuid, Value = after is { } b ? b.OrderId : Guid.Empty });
-        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
+        await using var command = db.CreateCommand(ListSql(status, sku is not null, after is not null));
+        command.Parameters.AddRange(ListParameters(sku, after, limit));
         return await ReadAllAsync(command, ct);
+    }
+
+    // Every status an order can have (the CHECK on orders.status), each with its own partial indexes (migration
+    // 0002): a new status needs its indexes too, or lists of it and unfiltered lists walk the table.
+    private static readonly string[] Statuses = [OrderStatus.Pending, OrderStatus.Confirmed, OrderStatus.Failed];
+
+    // One fixed text per filter combination. A generic "$n IS NULL OR ..." predicate cannot use an index for the
+    // filter, so every filter walked the whole table (issue 10, item 8). The status is a literal, not a parameter:
+    // only a literal lets the planner prove that a partial index WHERE status = '...' applies, custom plan or generic.
+    private static readonly Dictionary<(string Status, bool BySku, bool AfterCursor), string> ListSqls =
+        (from status in Statuses.Append("")
+         from bySku in new[] { false, true }
+         from afterCursor in new[] { false, true }
+         select (status, bySku, afterCursor)).ToDictionary(k => k, k => BuildListSql(k.status, k.bySku, k.afterCursor));
+
+    /// <summary>
+    /// The SQL of one filter combination; <paramref name="status"/> is null or one of the three statuses. Parameters
+    /// as <see cref="ListParameters"/> makes them: $1 the limit, then the sku and the cursor's (created_at, order_id),
+    /// each only when used. Every scan reads a partial index of migration 0002 in keyset order, so a page reads about
+    /// <c>limit</c> rows whatever the filter matches.
+    /// </summary>
+    internal static string ListSql(string? status, bool bySku, bool afterCursor) =>
+        ListSqls.TryGetValue((status ?? "", bySku, afterCursor), out var sql)
+            ? sql : throw new ArgumentOutOfRangeException(nameof(status), status, "Not an order status.");
+
+    internal static NpgsqlParameter[] ListParameters(string? sku, (DateTime CreatedAt, Guid OrderId)? after, int limit)
+    {
+        var parameters = new List<NpgsqlParameter>(4) { new NpgsqlParameter<int> { TypedValue = limit } };
+        if (sku is not null) parameters.Add(new NpgsqlParameter<string> { TypedValue = sku });
+        if (after is { } cursor)
+        {
+            parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = cursor.CreatedAt, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+            parameters.Add(new NpgsqlParameter<Guid> { TypedValue = cursor.OrderId });
+        }
+        return [.. parameters];
+    }
+
+    private static string BuildListSql(string status, bool bySku, bool afterCursor)
+    {
+        var next = 1; // $1 is the limit
+        var skuCondition = bySku ? $" AND item_sku = ${++next}" : "";
+        var cursorCondition = afterCursor ? $" AND (created_at, order_id) < (${++next}, ${++next})" : "";
+        const string Newest = "ORDER BY created_at DESC, order_id DESC LIMIT $1";
+        string Scan(string oneStatus) =>
+            $"SELECT {Columns} FROM orders WHERE status = '{oneStatus}'{skuCondition}{cursorCondition} {Newest}";
+
+        if (status != "") return Scan(status);
+        // No status filter: the newest of each status, merged in order (a Merge Append that stops after $1 rows),
+        // so the per-status indexes serve unfiltered lists too and no index of every order is needed.
+        return string.Join(" UNION ALL ", Statuses.Select(s => $"({Scan(s)})")) + " " + Newest;
     }
 
     private async Task<OrderRow?> UpdateAsync(OrderRow order, string set, string extraCondition, string? reason, CancellationToken ct)

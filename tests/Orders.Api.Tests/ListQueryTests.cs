@@ -1,0 +1,237 @@
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Oms.ServiceDefaults;
+using Oms.Testing;
+
+namespace Orders.Api.Tests;
+
+/// <summary>
+/// A migrated orders database filled with <see cref="Rows"/> orders in one statement: 200 SKUs, few FAILED orders
+/// (0.2%), created_at shared by three orders at a time so the order_id tie-break matters. Filled once per test class.
+/// PENDING orders are 5%, a backlog: with only a few hundred the planner may rather read all of them through
+/// orders_pending_lease and sort them (a read bounded by the PENDING orders, not the table), which this test would flag.
+/// </summary>
+public sealed class FilledOrdersDatabase(PostgresServer pg) : IAsyncLifetime
+{
+    public const int Rows = 40_000;
+    public const string BusySku = "PLAN-100";       // 200 orders, 40 of them FAILED
+    public const string SkuWithoutOrders = "PLAN-NONE";
+
+    public NpgsqlDataSource Db { get; private set; } = null!;
+    public OrderStore Store { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        var connectionString = await pg.CreateDatabaseAsync("orders_lists");
+        new DatabaseMigrator(connectionString, typeof(OrderStore).Assembly).Migrate(NullLogger.Instance);
+        Db = NpgsqlDataSource.Create(connectionString);
+        Store = new OrderStore(Db, Options.Create(new CoalescingOptions()));
+        await using (var fill = Db.CreateCommand(
+            """
+            INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, failure_reason,
+                                in_request, lease_token, lease_until, created_at, updated_at)
+            SELECT gen_random_uuid(), 'plan-' || g, 'PLAN-' || (g % 200), 1, 10, s,
+                   CASE WHEN s = 'FAILED' THEN 'PAYMENT_DECLINED' END, false, gen_random_uuid(), t + interval '1 day', t, t
+            FROM generate_series(1, $1) AS g,
+                 LATERAL (SELECT CASE WHEN g % 500 = 0 THEN 'FAILED' WHEN g % 20 = 1 THEN 'PENDING' ELSE 'CONFIRMED' END,
+                                 timestamptz '2026-01-01 00:00:00Z' + (g / 3) * interval '1 second') AS x(s, t)
+            """))
+        {
+            fill.Parameters.Add(new NpgsqlParameter<int> { TypedValue = Rows });
+            await fill.ExecuteNonQueryAsync();
+        }
+        // The planner's statistics, as autovacuum would have them on a table this size.
+        await using var analyze = Db.CreateCommand("VACUUM ANALYZE orders");
+        await analyze.ExecuteNonQueryAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Store.DisposeAsync();
+        await Db.DisposeAsync();
+    }
+}
+
+/// <summary>
+/// Issue 10, item 8: every list query reads O(limit) rows, whatever its filters match (many rows, few, none).
+/// Each filter combination's exact SQL runs under EXPLAIN ANALYZE on a filled table; and paging through every
+/// combination gives exactly what one plain ordered query over the whole table gives.
+/// </summary>
+public sealed class ListQueryTests(FilledOrdersDatabase data) : IClassFixture<FilledOrdersDatabase>
+{
+    // The page the API reads for ?limit=50: one more row than the page, to know whether a next page exists.
+    private const int PageSize = 50;
+    private const int SqlLimit = PageSize + 1;
+    // A page's heap pages (at most one per row read) plus, for each of at most three index scans, a descent of a
+    // tree of height ≤ 3 and a few leaf pages. A walk through the table is about a thousand pages here.
+    private const int MaxBuffers = SqlLimit + 3 * 8;
+
+    public static TheoryData<string?, string?, string> Cases()
+    {
+        var cases = new TheoryData<string?, string?, string>();
+        foreach (var status in new[] { null, OrderStatus.Pending, OrderStatus.Confirmed, OrderStatus.Failed })
+            foreach (var sku in new[] { null, FilledOrdersDatabase.BusySku, FilledOrdersDatabase.SkuWithoutOrders })
+                foreach (var cursor in new[] { "first page", "second page", "mid-table cursor" })
+                    cases.Add(status, sku, cursor);
+        return cases;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public async Task EveryFilterCombinationReadsOnlyAboutOnePage(string? status, string? sku, string cursorKind)
+    {
+        var after = await CursorAsync(status, sku, cursorKind);
+        var sql = OrderStore.ListSql(status, sku is not null, after is not null);
+        Assert.DoesNotContain("IS NULL", sql);
+
+        // The service's connections prepare statements, and PostgreSQL may then switch to a plan made without the
+        // parameters' values: both kinds of plan must read about one page.
+        long? returned = null;
+        foreach (var generic in new[] { false, true })
+        {
+            var plan = await ExplainAsync(sql, OrderStore.ListParameters(sku, after, SqlLimit), generic);
+            var shown = (generic ? "generic plan " : "plan ") + plan.ToJsonString();
+            foreach (var node in Nodes(plan))
+            {
+                var type = node["Node Type"]!.GetValue<string>();
+                Assert.True(type != "Seq Scan", $"{type} in the {shown}");
+                // A sort or a bitmap scan may appear where the planner expects few matches, but then reads all of
+                // them: what must hold is that no node reads more than a page, whatever the plan.
+                var read = Number(node, "Actual Rows") * Number(node, "Actual Loops")
+                           + Number(node, "Rows Removed by Filter") + Number(node, "Rows Removed by Index Recheck");
+                Assert.True(read <= SqlLimit, $"{type} read {read} rows for a limit of {SqlLimit}: {shown}");
+            }
+            var buffers = Number(plan, "Shared Hit Blocks") + Number(plan, "Shared Read Blocks");
+            Assert.True(buffers <= MaxBuffers, $"{buffers} buffers for a page of {SqlLimit}: {shown}");
+            Assert.Equal(returned ?? Number(plan, "Actual Rows"), Number(plan, "Actual Rows"));
+            returned = Number(plan, "Actual Rows");
+        }
+
+        // And the same statement through the store returns what the plan says it did.
+        var rows = await data.Store.ListAsync(status, sku, after, SqlLimit, TestContext.Current.CancellationToken);
+        Assert.Equal(returned, rows.Count);
+        if (sku == FilledOrdersDatabase.SkuWithoutOrders) Assert.Empty(rows);
+        if (sku is null && after is null) Assert.Equal(SqlLimit, rows.Count);
+    }
+
+    [Theory]
+    [InlineData(null, null)]
+    [InlineData(OrderStatus.Failed, null)]
+    [InlineData(OrderStatus.Pending, null)]
+    [InlineData(null, FilledOrdersDatabase.BusySku)]
+    [InlineData(OrderStatus.Failed, FilledOrdersDatabase.BusySku)]
+    [InlineData(OrderStatus.Confirmed, FilledOrdersDatabase.BusySku)]
+    [InlineData(OrderStatus.Pending, "PLAN-101")]
+    [InlineData(null, FilledOrdersDatabase.SkuWithoutOrders)]
+    public async Task PagingThroughAFilterGivesExactlyTheOrderedMatches(string? status, string? sku)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        // The unfiltered list and the PENDING one are long: compare the first few hundred of them.
+        const int pageSize = 37, maxPages = 12;
+        var expected = new List<Guid>();
+        await using (var reference = data.Db.CreateCommand(
+            """
+            SELECT order_id FROM orders WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR item_sku = $2)
+            ORDER BY created_at DESC, order_id DESC LIMIT $3
+            """))
+        {
+            reference.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text, Value = (object?)status ?? DBNull.Value });
+            reference.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text, Value = (object?)sku ?? DBNull.Value });
+            reference.Parameters.Add(new NpgsqlParameter<int> { TypedValue = pageSize * maxPages });
+            await using var reader = await reference.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct)) expected.Add(reader.GetGuid(0));
+        }
+
+        // As the API pages: ask for one more row than the page; the page's last row is the next cursor.
+        var seen = new List<Guid>();
+        (DateTime, Guid)? after = null;
+        for (var page = 0; page < maxPages; page++)
+        {
+            var rows = await data.Store.ListAsync(status, sku, after, pageSize + 1, ct);
+            seen.AddRange(rows.Take(pageSize).Select(r => r.OrderId));
+            if (rows.Count <= pageSize) break;
+            after = (rows[pageSize - 1].CreatedAt, rows[pageSize - 1].OrderId);
+        }
+        Assert.Equal(expected, seen);
+        Assert.Equal(sku == FilledOrdersDatabase.SkuWithoutOrders, expected.Count == 0);
+    }
+
+    /// <summary>No cursor, the cursor of the first page (its 50th row), or one from the middle of the table.</summary>
+    private async Task<(DateTime CreatedAt, Guid OrderId)?> CursorAsync(string? status, string? sku, string kind)
+    {
+        if (kind == "first page") return null;
+        if (kind == "second page")
+        {
+            var first = await data.Store.ListAsync(status, sku, null, SqlLimit, TestContext.Current.CancellationToken);
+            if (first.Count == SqlLimit) return (first[PageSize - 1].CreatedAt, first[PageSize - 1].OrderId);
+            // No second page: a cursor just past the newest row still has to seek, not walk.
+            return (new DateTime(2027, 1, 1, 0, 0, 0, DateTimeKind.Utc), Guid.Empty);
+        }
+        var middle = await data.Store.GetByKeyAsync($"plan-{FilledOrdersDatabase.Rows / 2}", TestContext.Current.CancellationToken);
+        return (middle!.CreatedAt, middle.OrderId);
+    }
+
+    /// <summary>The top plan node of the statement under EXPLAIN (ANALYZE, BUFFERS), as planned for these values or generically.</summary>
+    private async Task<JsonObject> ExplainAsync(string sql, NpgsqlParameter[] parameters, bool generic)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var connection = await data.Db.OpenConnectionAsync(ct);
+        string explained;
+        if (generic)
+        {
+            var types = parameters.Select(p => p.NpgsqlDbType switch
+            {
+                NpgsqlTypes.NpgsqlDbType.Integer => "integer", NpgsqlTypes.NpgsqlDbType.Text => "text",
+                NpgsqlTypes.NpgsqlDbType.TimestampTz => "timestamptz", NpgsqlTypes.NpgsqlDbType.Uuid => "uuid",
+                var other => throw new InvalidOperationException($"No SQL type for {other}"),
+            });
+            await using (var mode = new NpgsqlCommand("SET plan_cache_mode = force_generic_plan", connection))
+                await mode.ExecuteNonQueryAsync(ct);
+            await using (var prepare = new NpgsqlCommand($"PREPARE list_page ({string.Join(", ", types)}) AS {sql}", connection))
+                await prepare.ExecuteNonQueryAsync(ct);
+            // EXECUTE under EXPLAIN takes no bound parameters: the values go in as literals.
+            explained = $"EXECUTE list_page ({string.Join(", ", parameters.Select(Literal))})";
+            parameters = [];
+        }
+        else explained = sql;
+
+        try
+        {
+            await using var explain = new NpgsqlCommand("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + explained, connection);
+            explain.Parameters.AddRange(parameters);
+            var result = JsonNode.Parse((string)(await explain.ExecuteScalarAsync(ct))!)!;
+            return result[0]!["Plan"]!.AsObject();
+        }
+        finally
+        {
+            if (generic)
+            {
+                await using (var deallocate = new NpgsqlCommand("DEALLOCATE list_page", connection))
+                    await deallocate.ExecuteNonQueryAsync(ct);
+                await using (var reset = new NpgsqlCommand("RESET plan_cache_mode", connection))
+                    await reset.ExecuteNonQueryAsync(ct);
+            }
+        }
+    }
+
+    private static string Literal(NpgsqlParameter parameter) => parameter.Value switch
+    {
+        int number => number.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        string text => $"'{text.Replace("'", "''")}'",
+        DateTime time => $"'{time.ToUniversalTime():yyyy-MM-dd HH:mm:ss.ffffff}Z'",
+        Guid id => $"'{id}'",
+        var other => throw new InvalidOperationException($"No literal for {other}"),
+    };
+
+    private static IEnumerable<JsonObject> Nodes(JsonObject node)
+    {
+        yield return node;
+        foreach (var child in node["Plans"]?.AsArray() ?? [])
+            foreach (var descendant in Nodes(child!.AsObject()))
+                yield return descendant;
+    }
+
+    private static long Number(JsonObject node, string name) => node[name]?.GetValue<long>() ?? 0;
+}
