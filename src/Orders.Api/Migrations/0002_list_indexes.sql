@@ -1,4 +1,4 @@
--- Indexes for GET /api/v1/orders (issue 10, item 8). A page is newest first, keyset-paged on
+-- Indexes for GET /api/v1/orders. A page is newest first, keyset-paged on
 -- (created_at, order_id). Each filter combination has SQL of its own (OrderStore.ListSql) that walks these
 -- indexes in exactly that order, so a page reads about `limit` rows however many or few orders match.
 --
