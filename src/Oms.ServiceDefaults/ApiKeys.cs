@@ -84,7 +84,11 @@ public sealed record RequiredScope(string Scope);
 /// <summary>The configured keys, hashed bytes ready for comparison.</summary>
 internal sealed class ApiKeyRegistry
 {
-    internal sealed record Key(string Name, byte[] Hash, HashSet<string> Scopes);
+    internal sealed record Key(string Name, byte[] Hash, HashSet<string> Scopes)
+    {
+        // One instance per key, set on each request it authenticates: no allocation per request.
+        public ApiKeyFeature Feature { get; } = new(Name);
+    }
 
     private readonly Key[] _keys;
 
@@ -135,7 +139,7 @@ internal sealed class ApiKeyMiddleware(RequestDelegate next, ApiKeyRegistry regi
             return Problems.Create(StatusCodes.Status403Forbidden, Problems.Forbidden, "Forbidden.",
                 $"The API key '{key.Name}' lacks the scope '{required.Scope}'.").ExecuteAsync(context);
 
-        context.Features.Set(new ApiKeyFeature(key.Name));
+        context.Features.Set(key.Feature);
         return next(context);
     }
 

@@ -45,11 +45,13 @@ internal sealed class PublicRateLimitPolicy(IOptions<RateLimitOptions> options) 
         AutoReplenishment = true,
     };
 
+    private Func<(string?, IPAddress?), TokenBucketRateLimiterOptions>? _bucketFactory;
+
     public RateLimitPartition<(string? ApiKey, IPAddress? Address)> GetPartition(HttpContext httpContext)
     {
         var key = httpContext.Features.Get<ApiKeyFeature>()?.Name;
-        return RateLimitPartition.GetTokenBucketLimiter<(string?, IPAddress?)>(
-            key is not null ? (key, null) : (null, httpContext.Connection.RemoteIpAddress), _ => _bucket);
+        return RateLimitPartition.GetTokenBucketLimiter(
+            key is not null ? (key, null) : (null, httpContext.Connection.RemoteIpAddress), _bucketFactory ??= _ => _bucket);
     }
 
     public Func<OnRejectedContext, CancellationToken, ValueTask>? OnRejected { get; } = static async (context, _) =>
