@@ -169,6 +169,37 @@ public static class ApiKeyExtensions
             .ProducesProblem(StatusCodes.Status429TooManyRequests);
     }
 
+    private const string DocsScheme = "apiKey";
+
+    /// <summary>The OpenAPI document names the bearer scheme and each public operation's scope (Swagger UI's Authorize button).</summary>
+    internal static void DescribeApiKeys(this Microsoft.AspNetCore.OpenApi.OpenApiOptions options)
+    {
+        options.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Components ??= new Microsoft.OpenApi.OpenApiComponents();
+            document.Components.SecuritySchemes ??= new Dictionary<string, Microsoft.OpenApi.IOpenApiSecurityScheme>();
+            document.Components.SecuritySchemes[DocsScheme] = new Microsoft.OpenApi.OpenApiSecurityScheme
+            {
+                Type = Microsoft.OpenApi.SecuritySchemeType.Http,
+                Scheme = "bearer",
+                Description = "An API key (Auth:ApiKeys), needed once any key is configured; the operation's scope is listed with it.",
+            };
+            return Task.CompletedTask;
+        });
+        options.AddOperationTransformer((operation, context, _) =>
+        {
+            if (context.Description.ActionDescriptor.EndpointMetadata.OfType<RequiredScope>().FirstOrDefault() is { } scope)
+            {
+                operation.Security ??= [];
+                operation.Security.Add(new Microsoft.OpenApi.OpenApiSecurityRequirement
+                {
+                    [new Microsoft.OpenApi.OpenApiSecuritySchemeReference(DocsScheme, context.Document)] = [scope.Scope],
+                });
+            }
+            return Task.CompletedTask;
+        });
+    }
+
     /// <summary>The name of the API key that authenticated the request; "" when the endpoints are open.</summary>
     public static string ApiKeyName(this HttpContext context) => context.Features.Get<ApiKeyFeature>()?.Name ?? "";
 }

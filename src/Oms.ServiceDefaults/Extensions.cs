@@ -95,12 +95,16 @@ public static class ServiceDefaultsExtensions
             context.ProblemDetails.Detail ??= context.ProblemDetails.Title;
         });
         services.AddExceptionHandler<KnownExceptionHandler>();
-        services.AddOpenApi(o => o.AddSchemaTransformer((schema, context, _) =>
+        services.AddOpenApi(o =>
         {
-            // Money is a decimal, never a float.
-            if (context.JsonTypeInfo.Type == typeof(decimal)) schema.Format = "decimal";
-            return Task.CompletedTask;
-        }));
+            o.AddSchemaTransformer((schema, context, _) =>
+            {
+                // Money is a decimal, never a float.
+                if (context.JsonTypeInfo.Type == typeof(decimal)) schema.Format = "decimal";
+                return Task.CompletedTask;
+            });
+            o.DescribeApiKeys();
+        });
 
         // Graceful shutdown: on SIGTERM stop accepting, let in-flight requests finish within this bound, exit.
         // Anything still PENDING after that is finished by the order service's recovery worker.

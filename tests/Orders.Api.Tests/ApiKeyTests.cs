@@ -180,6 +180,20 @@ public sealed class ApiKeyTests(ApiKeySystemFixture fixture) : IClassFixture<Api
     }
 
     [Fact]
+    public async Task The_openapi_documents_name_the_bearer_scheme_and_each_operations_scope()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var orders = (await System.Orders.GetFromJsonAsync<JsonObject>("/openapi/v1.json", ct))!;
+        Assert.Equal("bearer", orders["components"]!["securitySchemes"]!["apiKey"]!["scheme"]!.GetValue<string>());
+        Assert.Equal(Scopes.OrdersWrite, orders["paths"]!["/api/v1/orders"]!["post"]!["security"]![0]!["apiKey"]![0]!.GetValue<string>());
+        Assert.Equal(Scopes.OrdersRead, orders["paths"]!["/api/v1/orders"]!["get"]!["security"]![0]!["apiKey"]![0]!.GetValue<string>());
+
+        var inventory = (await System.Inventory.GetFromJsonAsync<JsonObject>("/openapi/v1.json", ct))!;
+        Assert.Equal(Scopes.StockWrite, inventory["paths"]!["/api/v1/stock/items"]!["post"]!["security"]![0]!["apiKey"]![0]!.GetValue<string>());
+        Assert.Null(inventory["paths"]!["/api/v1/stock/reserve"]!["post"]!["security"]);
+    }
+
+    [Fact]
     public async Task Idempotency_keys_are_scoped_per_api_key()
     {
         var sku = NewSku();
