@@ -9,7 +9,7 @@ using Microsoft.Extensions.Options;
 namespace Oms.ServiceDefaults;
 
 /// <summary><c>RateLimit</c>: requests per second to the public endpoints, per API key (per client address when open). Off unless set.</summary>
-public sealed class RateLimitOptions
+public sealed class RateLimitOptions : IValidatableObject
 {
     public const string Section = "RateLimit";
 
@@ -20,6 +20,13 @@ public sealed class RateLimitOptions
     /// <summary>Requests a caller may make at once after being idle; default <see cref="PermitsPerSecond"/>.</summary>
     [Range(1, int.MaxValue)]
     public int? Burst { get; set; }
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        // A burst alone would look like a limit and be none.
+        if (Burst is not null && PermitsPerSecond is null)
+            yield return new($"{Section}:Burst is set without {Section}:PermitsPerSecond; set both, or neither for no limit.");
+    }
 }
 
 public static class RateLimits

@@ -109,6 +109,7 @@ public sealed class ApiKeyHostTests(PostgresServer pg)
         { "Auth:ApiKeys:1:Hash", Hashed("k"), "Auth:ApiKeys:1:Hash is the same as another key's" },
         { "RateLimit:PermitsPerSecond", "0", "PermitsPerSecond" },
         { "RateLimit:Burst", "-1", "Burst" },
+        { "RateLimit:Burst", "10", "RateLimit:Burst is set without RateLimit:PermitsPerSecond" },
     };
 
     private static string Hashed(string secret) => ApiKeys.Hash(secret);
