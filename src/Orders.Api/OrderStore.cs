@@ -65,8 +65,8 @@ public sealed class OrderStore : IAsyncDisposable
     /// Inserts a new PENDING order leased to the calling request; null when the API key (<paramref name="apiKeyName"/>,
     /// "" when open) already used the idempotency key.
     /// </summary>
-    public Task<OrderRow?> TryInsertAsync(Guid orderId, string apiKeyName, string key, string sku, int quantity, decimal amount,
-        Guid leaseToken, TimeSpan lease) =>
+    public Task<OrderRow?> TryInsertAsync(Guid orderId, string key, string sku, int quantity, decimal amount,
+        Guid leaseToken, TimeSpan lease, string apiKeyName = "") =>
         inserts.RunAsync(new NewOrder(orderId, apiKeyName, key, sku, quantity, amount, leaseToken, lease));
 
     /// <summary>PENDING → CONFIRMED, unless the order was decided to fail or someone else holds the lease.</summary>

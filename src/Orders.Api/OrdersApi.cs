@@ -39,8 +39,8 @@ public static class OrdersApi
 
         // The saga is not cancelled when the client goes away: finishing the order is cheaper than recovering it.
         var sagaOptions = options.Value;
-        var inserted = await store.TryInsertAsync(Guid.CreateVersion7(), http.ApiKeyName(), request.IdempotencyKey, request.ItemSku,
-            request.Quantity, request.Amount, Guid.NewGuid(), sagaOptions.RequestLease);
+        var inserted = await store.TryInsertAsync(Guid.CreateVersion7(), request.IdempotencyKey, request.ItemSku,
+            request.Quantity, request.Amount, Guid.NewGuid(), sagaOptions.RequestLease, http.ApiKeyName());
         if (inserted is null) return await ReplayAsync(http, store, request);
 
         using var budget = new CancellationTokenSource(sagaOptions.RequestBudget);
