@@ -26,16 +26,25 @@ public sealed class ApiKeyHostTests(PostgresServer pg)
         return (host, logs);
     }
 
-    /// <summary>Sends the request until it answers 429 (or the deadline passes) and returns that answer.</summary>
+    /// <summary>
+    /// Sends the request in rounds of several at once until one answers 429 (or the deadline passes) and returns that
+    /// answer: requests at once outrun a limit of 1 per second however slow the machine is.
+    /// </summary>
     private static async Task<HttpResponseMessage> UntilLimitedAsync(HttpClient client, string? secret)
     {
         var deadline = DateTime.UtcNow + Deadline;
         while (true)
         {
-            var response = await ApiKeys.SendAsync(client, HttpMethod.Get, "/api/v1/stock?limit=1", null, secret);
-            if (response.StatusCode == HttpStatusCode.TooManyRequests || DateTime.UtcNow > deadline) return response;
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            response.Dispose();
+            var round = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ =>
+                ApiKeys.SendAsync(client, HttpMethod.Get, "/api/v1/stock?limit=1", null, secret)));
+            var limited = round.FirstOrDefault(r => r.StatusCode == HttpStatusCode.TooManyRequests);
+            foreach (var response in round.Where(r => r != limited))
+            {
+                Assert.True(response.StatusCode is HttpStatusCode.OK or HttpStatusCode.TooManyRequests, $"{(int)response.StatusCode}");
+                response.Dispose();
+            }
+            if (limited is not null) return limited;
+            Assert.True(DateTime.UtcNow < deadline, "no 429 before the deadline");
         }
     }
 
