@@ -159,6 +159,9 @@ public sealed class OrderStore : IAsyncDisposable
         return await ReadOneAsync(command, ct);
     }
 
+    /// <summary>The order placed with this idempotency key while the endpoints were open (no API key).</summary>
+    public Task<OrderRow?> GetByKeyAsync(string key, CancellationToken ct) => GetByKeyAsync("", key, ct);
+
     /// <summary>The order placed with this idempotency key by this API key ("" when open).</summary>
     public async Task<OrderRow?> GetByKeyAsync(string apiKeyName, string key, CancellationToken ct)
     {
