@@ -5,7 +5,13 @@ LG=(dotnet "$ROOT/bench/Oms.LoadGen/bin/Release/net10.0/Oms.LoadGen.dll"
 
 # Fresh data, the system started from the Release builds (built first if missing), stopped when the script exits.
 # Settings for the services come from the environment of the call, e.g. `DOTNET_gcServer=0 start_fresh_system`.
+# With OMS_API_KEYS=1 the system requires an API key: one is made here (unless OMS_API_KEY is set) and exported, so that
+# run-system.sh configures its hash and the load generator sends it (it reads OMS_API_KEY).
 start_fresh_system() {
+  if [[ "${OMS_API_KEYS:-0}" == 1 && -z "${OMS_API_KEY:-}" ]]; then
+    OMS_API_KEY="$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    export OMS_API_KEY
+  fi
   [[ -f "$ROOT/bench/Oms.LoadGen/bin/Release/net10.0/Oms.LoadGen.dll" ]] || dotnet build -c Release "$ROOT/Oms.slnx" >/dev/null
   "$ROOT/bench/run-system.sh" stop >/dev/null 2>&1 || true
   rm -rf "${OMS_BENCH_DIR:-$ROOT/.data/bench}"

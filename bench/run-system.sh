@@ -23,6 +23,10 @@
 #                   tracing is fine"): the services export sampled traces (and their metrics and warnings) over
 #                   OTLP/HTTP to bench/Oms.TraceSink, a stand-in collector on OMS_TRACE_SINK_PORT (default 18317)
 #   OMS_TRACE_SAMPLE_RATIO  fraction of traces kept (Telemetry:TraceSampleRatio)   default: 0.1
+#   OMS_API_KEYS=1  API keys on: every service gets one key ("bench", every scope) and a rate limit; the key is OMS_API_KEY,
+#                   else generated and kept in <state>/api-key (the load generator reads OMS_API_KEY; bench/lib.sh exports it)
+#   OMS_RATE_LIMIT  RateLimit:PermitsPerSecond per API key (per client address when open)
+#                   default: off; 1000000 with OMS_API_KEYS=1 (configured, never binding)
 #   OMS_SKIP_BUILD=1  do not run dotnet build first
 set -euo pipefail
 
@@ -133,6 +137,12 @@ start_service() {
       export OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf
       export Telemetry__TraceSampleRatio="${OMS_TRACE_SAMPLE_RATIO:-0.1}"
     fi
+    unset OMS_API_KEY   # the services get only its hash
+    if [[ "${OMS_API_KEYS:-0}" == 1 ]]; then
+      export Auth__ApiKeys__0__Name=bench Auth__ApiKeys__0__Hash="$API_KEY_HASH"
+      export Auth__ApiKeys__0__Scopes__0="orders:read orders:write stock:read stock:write payments:read"
+    fi
+    [[ -n "$RATE_LIMIT" ]] && export RateLimit__PermitsPerSecond="$RATE_LIMIT"
     export Logging__LogLevel__Default=Warning
     export Logging__LogLevel__Microsoft=Warning
     exec nohup dotnet "$dll" >"$STATE/$name.log" 2>&1
@@ -190,6 +200,16 @@ cmd_start() {
     else TOKEN="$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')"; echo "generated service token (kept in $STATE/token)"; fi
   else TOKEN="$OMS_SERVICE_TOKEN"; fi
   (umask 077; echo "$TOKEN" >"$STATE/token")
+  RATE_LIMIT="${OMS_RATE_LIMIT:-}"
+  if [[ "${OMS_API_KEYS:-0}" == 1 ]]; then
+    if [[ -n "${OMS_API_KEY:-}" ]]; then API_KEY="$OMS_API_KEY"
+    elif [[ -f "$STATE/api-key" ]]; then API_KEY="$(cat "$STATE/api-key")"
+    else API_KEY="$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"; echo "generated API key (kept in $STATE/api-key)"; fi
+    (umask 077; echo "$API_KEY" >"$STATE/api-key")
+    # Only the hash reaches the services' environment.
+    API_KEY_HASH="$(printf %s "$API_KEY" | sha256sum | cut -d' ' -f1)"
+    RATE_LIMIT="${RATE_LIMIT:-1000000}"
+  fi
   [[ "$TRACING" == 1 ]] && start_sink
   # Inventory and payments first: the order service calls them.
   # With h2c, inventory and payments also listen on an internal HTTP/2-only endpoint (port + 100; Kestrel speaks

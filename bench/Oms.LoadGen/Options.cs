@@ -19,7 +19,8 @@ public sealed record LoadOptions(
     long StockPerSku,
     TimeSpan Settle,
     TimeSpan RequestTimeout,
-    bool Json);
+    bool Json,
+    string? ApiKey = null);
 
 /// <summary>Durations written like 30s, 2m, 1h, 500ms, 1m30s, or a plain number of seconds.</summary>
 public static class Durations
@@ -221,19 +222,35 @@ public sealed class LoadGenCommand : RootCommand
         Description = "Print the result as one JSON object on stdout (progress still goes to stderr).",
     };
 
+    /// <summary>Where --api-key comes from when not given, so that the key stays off the command line (and out of ps).</summary>
+    public const string ApiKeyVariable = "OMS_API_KEY";
+
+    public readonly Option<string?> ApiKey = new("--api-key")
+    {
+        Description = $"API key sent as 'Authorization: Bearer <key>' to both services (needs orders:read, orders:write, stock:read, " +
+                      $"stock:write). Default: the {ApiKeyVariable} environment variable; none when it is unset.",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable(ApiKeyVariable) is { Length: > 0 } key ? key : null,
+    };
+
     public LoadGenCommand(Func<LoadOptions, CancellationToken, Task<int>>? run = null)
         : base(
             "Load generator of the order management system: seeds stock on fresh SKUs, drives POST /api/v1/orders with unique " +
             "idempotency keys from N concurrent clients, prints orders/s, latency percentiles and status counts, and checks " +
             "conservation of stock (exit code 1 when it fails).")
     {
-        Option[] all = [OrdersUrl, InventoryUrl, Clients, Duration, Count, Warmup, Mix, Skus, StockPerSku, Settle, Timeout, Json];
+        Option[] all = [OrdersUrl, InventoryUrl, Clients, Duration, Count, Warmup, Mix, Skus, StockPerSku, Settle, Timeout, Json, ApiKey];
         foreach (var option in all) Options.Add(option);
 
         Range(Clients, 1, 10_000);
         Range(Count, 1, long.MaxValue);
         Range(Skus, 1, 100_000);
         Range(StockPerSku, 1, 1_000_000_000);
+        ApiKey.Validators.Add(r =>
+        {
+            // The key itself is never echoed.
+            if (r.GetValueOrDefault<string?>() is { } key && (key.Length == 0 || key.Any(c => char.IsWhiteSpace(c) || char.IsControl(c))))
+                r.AddError("--api-key must be non-empty, without spaces or control characters.");
+        });
 
         SetAction((parseResult, ct) => (run ?? Runner.RunAsync)(ToOptions(parseResult), ct));
     }
@@ -244,7 +261,7 @@ public sealed class LoadGenCommand : RootCommand
         var duration = p.GetValue(Duration) ?? (count is null ? TimeSpan.FromSeconds(30) : null);
         return new LoadOptions(p.GetValue(OrdersUrl)!, p.GetValue(InventoryUrl)!, p.GetValue(Clients), duration, count,
             p.GetValue(Warmup), p.GetValue(Mix)!, p.GetValue(Skus), p.GetValue(StockPerSku), p.GetValue(Settle), p.GetValue(Timeout),
-            p.GetValue(Json));
+            p.GetValue(Json), p.GetValue(ApiKey));
     }
 
     private static void Range(Option option, long min, long max) => option.Validators.Add(r =>

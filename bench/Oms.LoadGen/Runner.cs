@@ -192,7 +192,9 @@ public static class Runner
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
             ConnectTimeout = TimeSpan.FromSeconds(10),
         };
-        return new HttpClient(handler) { Timeout = options.RequestTimeout };
+        var client = new HttpClient(handler) { Timeout = options.RequestTimeout };
+        if (options.ApiKey is not null) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", options.ApiKey);
+        return client;
     }
 
     private static async Task<(int Code, OrderAnswer? Answer)> PostOrderAsync(HttpClient http, Uri uri, byte[] body, CancellationToken ct)

@@ -10,10 +10,10 @@
 --   pgbench -n -M prepared -c 8 -j 2 -T 30 -D skus=1024 -f bench/pgbench/order-grouped.sql bench_ceiling
 \set sku random(1, :skus - 8)
 WITH ins AS (
-    INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until)
-    SELECT gen_random_uuid(), gen_random_uuid()::text, 'ceil-' || (:sku + g), 1, 10.00, 'PENDING', gen_random_uuid(), now() + interval '10 seconds'
+    INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until, api_key_name)
+    SELECT gen_random_uuid(), gen_random_uuid()::text, 'ceil-' || (:sku + g), 1, 10.00, 'PENDING', gen_random_uuid(), now() + interval '10 seconds', ''
     FROM generate_series(1, 8) g
-    ON CONFLICT (idempotency_key) DO NOTHING
+    ON CONFLICT (api_key_name, idempotency_key) DO NOTHING
     RETURNING order_id, lease_token, item_sku)
 SELECT array_agg(order_id)::text AS ids, array_agg(lease_token)::text AS tokens, array_agg(item_sku)::text AS item_skus FROM ins
 \gset

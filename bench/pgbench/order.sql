@@ -5,9 +5,9 @@
 \set sku random(1, :skus)
 
 -- 1. insert the order as PENDING (orders database)
-INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until)
-VALUES (gen_random_uuid(), gen_random_uuid()::text, 'ceil-' || :sku, 1, 10.00, 'PENDING', gen_random_uuid(), now() + interval '10 seconds')
-ON CONFLICT (idempotency_key) DO NOTHING
+INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until, api_key_name)
+VALUES (gen_random_uuid(), gen_random_uuid()::text, 'ceil-' || :sku, 1, 10.00, 'PENDING', gen_random_uuid(), now() + interval '10 seconds', '')
+ON CONFLICT (api_key_name, idempotency_key) DO NOTHING
 RETURNING order_id, lease_token
 \gset
 

@@ -35,22 +35,26 @@ public static class StockApi
 
         stock.MapPost("/items", Receive)
             .WithName("ReceiveStock")
+            .RequireApiKey(Scopes.StockWrite)
             .WithSummary("Receive stock: adds quantity to the item's available stock, creating the item if new.")
             .AcceptsJson<ReceiveStockRequest>();
 
         stock.MapPut("/items/{sku}", SetAvailable)
             .WithName("SetStock")
+            .RequireApiKey(Scopes.StockWrite)
             .WithSummary("Set the available stock of an item (stock count correction), creating it if new.")
             .AcceptsJson<SetStockRequest>();
 
         stock.MapGet("/{sku}", Get)
             .WithName("GetStock")
+            .RequireApiKey(Scopes.StockRead)
             .WithSummary("The available stock of one item.")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound);
 
         stock.MapGet("", List)
             .WithName("ListStock")
+            .RequireApiKey(Scopes.StockRead)
             .WithSummary("Items by sku ascending, keyset-paged: pass the answer's next as after.")
             .ProducesProblem(StatusCodes.Status400BadRequest);
 

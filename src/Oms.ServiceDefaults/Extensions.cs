@@ -10,6 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
@@ -65,6 +66,14 @@ public static class ServiceDefaultsExtensions
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<TelemetryOptions>().BindConfiguration("Telemetry").ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<CoalescingOptions>().BindConfiguration("Coalescing").ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<RateLimitOptions>().BindConfiguration(RateLimitOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<ApiKeyRegistry>();
+        services.AddRateLimiter(o =>
+        {
+            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            o.AddPolicy<(string?, System.Net.IPAddress?), PublicRateLimitPolicy>(RateLimits.PublicPolicy);
+        });
 
         services.ConfigureHttpJsonOptions(o =>
         {
@@ -86,12 +95,16 @@ public static class ServiceDefaultsExtensions
             context.ProblemDetails.Detail ??= context.ProblemDetails.Title;
         });
         services.AddExceptionHandler<KnownExceptionHandler>();
-        services.AddOpenApi(o => o.AddSchemaTransformer((schema, context, _) =>
+        services.AddOpenApi(o =>
         {
-            // Money is a decimal, never a float.
-            if (context.JsonTypeInfo.Type == typeof(decimal)) schema.Format = "decimal";
-            return Task.CompletedTask;
-        }));
+            o.AddSchemaTransformer((schema, context, _) =>
+            {
+                // Money is a decimal, never a float.
+                if (context.JsonTypeInfo.Type == typeof(decimal)) schema.Format = "decimal";
+                return Task.CompletedTask;
+            });
+            o.DescribeApiKeys();
+        });
 
         // Graceful shutdown: on SIGTERM stop accepting, let in-flight requests finish within this bound, exit.
         // Anything still PENDING after that is finished by the order service's recovery worker.
@@ -130,6 +143,15 @@ public static class ServiceDefaultsExtensions
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        // Both after routing (WebApplication adds it first), which tells them the endpoint's scope and policy.
+        // Installed only when configured: an open system pays nothing for them.
+        if (app.Services.GetRequiredService<ApiKeyRegistry>().Enabled)
+            app.UseMiddleware<ApiKeyMiddleware>();
+        else
+            app.Logger.LogWarning("No API keys are configured ({Section}:ApiKeys): the public endpoints are open to every caller.",
+                AuthOptions.Section);
+        if (app.Services.GetRequiredService<IOptions<RateLimitOptions>>().Value.PermitsPerSecond is not null)
+            app.UseRateLimiter();
 
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = r => r.Tags.Contains("live") });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = r => r.Tags.Contains(ReadyTag) });

@@ -24,6 +24,8 @@ public static class Problems
     public const string UnsupportedMediaType = "unsupported_media_type";
     public const string NotFound = "not_found";
     public const string Unauthorized = "unauthorized";
+    public const string Forbidden = "forbidden";
+    public const string RateLimited = "rate_limited";
 
     public static string TypeUri(string code) => $"https://oms.example/problems/{code.Replace('_', '-')}";
 
@@ -58,10 +60,12 @@ public static class Problems
     {
         400 => "bad_request",
         401 => Unauthorized,
+        403 => Forbidden,
         404 => NotFound,
         405 => "method_not_allowed",
         413 => PayloadTooLarge,
         415 => UnsupportedMediaType,
+        429 => RateLimited,
         503 => "service_unavailable",
         >= 500 => "internal_error",
         _ => "error",

@@ -17,11 +17,18 @@ public sealed class ServiceTokenOptions
     public string Token { get; set; } = "";
 }
 
+/// <summary>Marks an endpoint that takes the service token (and no API key).</summary>
+public sealed class InternalEndpoint
+{
+    public static InternalEndpoint Instance { get; } = new();
+    private InternalEndpoint() { }
+}
+
 public static class ServiceTokenExtensions
 {
     /// <summary>Answers 401 <c>unauthorized</c> unless the request carries <c>Authorization: Bearer &lt;token&gt;</c>.</summary>
     public static TBuilder RequireServiceToken<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
-        builder.AddEndpointFilter(static (context, next) =>
+        builder.WithMetadata(InternalEndpoint.Instance).AddEndpointFilter(static (context, next) =>
         {
             var http = context.HttpContext;
             var expected = http.RequestServices.GetRequiredService<IOptions<ServiceTokenOptions>>().Value.Token;

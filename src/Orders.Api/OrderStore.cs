@@ -51,7 +51,7 @@ public sealed class OrderStore : IAsyncDisposable
     private readonly Coalescer<NewOrder, OrderRow?> inserts;
     private readonly Coalescer<OrderRow, OrderRow?> confirms;
 
-    private sealed record NewOrder(Guid OrderId, string Key, string Sku, int Quantity, decimal Amount, Guid LeaseToken, TimeSpan Lease);
+    private sealed record NewOrder(Guid OrderId, string ApiKeyName, string Key, string Sku, int Quantity, decimal Amount, Guid LeaseToken, TimeSpan Lease);
 
     public OrderStore(NpgsqlDataSource db, IOptions<CoalescingOptions> coalescing)
     {
@@ -61,10 +61,13 @@ public sealed class OrderStore : IAsyncDisposable
         confirms = new Coalescer<OrderRow, OrderRow?>(coalescing.Value, ConfirmGroupAsync, DatabaseErrors.IsRefusedStatement);
     }
 
-    /// <summary>Inserts a new PENDING order leased to the calling request; null when the key already exists.</summary>
+    /// <summary>
+    /// Inserts a new PENDING order leased to the calling request; null when the API key (<paramref name="apiKeyName"/>,
+    /// "" when open) already used the idempotency key.
+    /// </summary>
     public Task<OrderRow?> TryInsertAsync(Guid orderId, string key, string sku, int quantity, decimal amount,
-        Guid leaseToken, TimeSpan lease) =>
-        inserts.RunAsync(new NewOrder(orderId, key, sku, quantity, amount, leaseToken, lease));
+        Guid leaseToken, TimeSpan lease, string apiKeyName = "") =>
+        inserts.RunAsync(new NewOrder(orderId, apiKeyName, key, sku, quantity, amount, leaseToken, lease));
 
     /// <summary>PENDING → CONFIRMED, unless the order was decided to fail or someone else holds the lease.</summary>
     public Task<OrderRow?> ConfirmAsync(OrderRow order) => confirms.RunAsync(order);
@@ -76,9 +79,9 @@ public sealed class OrderStore : IAsyncDisposable
             var o = orders[0];
             await using var one = db.CreateCommand(
                 $"""
-                 INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until)
-                 VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, now() + $7)
-                 ON CONFLICT (idempotency_key) DO NOTHING
+                 INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until, api_key_name)
+                 VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, now() + $7, $8)
+                 ON CONFLICT (api_key_name, idempotency_key) DO NOTHING
                  RETURNING {Columns}
                  """);
             one.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = o.OrderId });
@@ -88,18 +91,20 @@ public sealed class OrderStore : IAsyncDisposable
             one.Parameters.Add(new NpgsqlParameter<decimal> { TypedValue = o.Amount });
             one.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = o.LeaseToken });
             one.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = o.Lease });
+            one.Parameters.Add(new NpgsqlParameter<string> { TypedValue = o.ApiKeyName });
             return [await ReadOneAsync(one, CancellationToken.None)];
         }
 
-        // Rows go in key order, so two groups holding the same keys wait on each other in one order, never in a cycle.
+        // Rows go in (API key, key) order, so two groups holding the same keys wait on each other in one order, never in a cycle.
         // A key twice in one group inserts once; the other call gets null and answers as a replay.
         await using var command = db.CreateCommand(
             $"""
-             INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until)
-             SELECT o, k, s, q, a, 'PENDING', t, now() + l
-             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::numeric[], $6::uuid[], $7::interval[]) AS u(o, k, s, q, a, t, l)
-             ORDER BY k
-             ON CONFLICT (idempotency_key) DO NOTHING
+             INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until, api_key_name)
+             SELECT o, k, s, q, a, 'PENDING', t, now() + l, n
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::numeric[], $6::uuid[], $7::interval[], $8::text[])
+                  AS u(o, k, s, q, a, t, l, n)
+             ORDER BY n, k
+             ON CONFLICT (api_key_name, idempotency_key) DO NOTHING
              RETURNING {Columns}
              """);
         command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. orders.Select(o => o.OrderId)] });
@@ -109,6 +114,7 @@ public sealed class OrderStore : IAsyncDisposable
         command.Parameters.Add(new NpgsqlParameter<decimal[]> { TypedValue = [.. orders.Select(o => o.Amount)] });
         command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. orders.Select(o => o.LeaseToken)] });
         command.Parameters.Add(new NpgsqlParameter<TimeSpan[]> { TypedValue = [.. orders.Select(o => o.Lease)] });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. orders.Select(o => o.ApiKeyName)] });
         return InOrder(await ReadAllAsync(command, CancellationToken.None), orders, o => o.OrderId);
     }
 
@@ -153,9 +159,14 @@ public sealed class OrderStore : IAsyncDisposable
         return await ReadOneAsync(command, ct);
     }
 
-    public async Task<OrderRow?> GetByKeyAsync(string key, CancellationToken ct)
+    /// <summary>The order placed with this idempotency key while the endpoints were open (no API key).</summary>
+    public Task<OrderRow?> GetByKeyAsync(string key, CancellationToken ct) => GetByKeyAsync("", key, ct);
+
+    /// <summary>The order placed with this idempotency key by this API key ("" when open).</summary>
+    public async Task<OrderRow?> GetByKeyAsync(string apiKeyName, string key, CancellationToken ct)
     {
-        await using var command = db.CreateCommand($"SELECT {Columns} FROM orders WHERE idempotency_key = $1");
+        await using var command = db.CreateCommand($"SELECT {Columns} FROM orders WHERE api_key_name = $1 AND idempotency_key = $2");
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = apiKeyName });
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = key });
         return await ReadOneAsync(command, ct);
     }

@@ -14,15 +14,15 @@ public static class OrdersApi
     public static IEndpointRouteBuilder MapOrdersApi(this IEndpointRouteBuilder app)
     {
         var orders = app.MapGroup("/api/v1/orders").WithTags("Orders");
-        orders.MapPost("/", CreateOrder).WithName("CreateOrder")
+        orders.MapPost("/", CreateOrder).WithName("CreateOrder").RequireApiKey(Scopes.OrdersWrite)
             .AcceptsJson<CreateOrderRequest>()
             .WithSummary("Place an order (idempotent on idempotency_key)")
             .WithDescription("201 when this request created the order and it reached a final state; 200 with Idempotent-Replayed: true " +
                              "for a replay of a final order; 202 while the order is PENDING; 409 request_in_progress while the first request runs; " +
                              "422 idempotency_key_reused for the same key with another payload.")
             .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
-        orders.MapGet("/{orderId}", GetOrder).WithName("GetOrder").ProducesProblem(StatusCodes.Status404NotFound);
-        orders.MapGet("/", ListOrders).WithName("ListOrders").ProducesProblem(StatusCodes.Status400BadRequest);
+        orders.MapGet("/{orderId}", GetOrder).WithName("GetOrder").RequireApiKey(Scopes.OrdersRead).ProducesProblem(StatusCodes.Status404NotFound);
+        orders.MapGet("/", ListOrders).WithName("ListOrders").RequireApiKey(Scopes.OrdersRead).ProducesProblem(StatusCodes.Status400BadRequest);
         return app;
     }
 
@@ -40,7 +40,7 @@ public static class OrdersApi
         // The saga is not cancelled when the client goes away: finishing the order is cheaper than recovering it.
         var sagaOptions = options.Value;
         var inserted = await store.TryInsertAsync(Guid.CreateVersion7(), request.IdempotencyKey, request.ItemSku,
-            request.Quantity, request.Amount, Guid.NewGuid(), sagaOptions.RequestLease);
+            request.Quantity, request.Amount, Guid.NewGuid(), sagaOptions.RequestLease, http.ApiKeyName());
         if (inserted is null) return await ReplayAsync(http, store, request);
 
         using var budget = new CancellationTokenSource(sagaOptions.RequestBudget);
@@ -55,7 +55,7 @@ public static class OrdersApi
     private static async Task<Results<Created<OrderResponse>, Ok<OrderResponse>, Accepted<OrderResponse>, ProblemHttpResult>> ReplayAsync(
         HttpContext http, OrderStore store, CreateOrderRequest request)
     {
-        var existing = await store.GetByKeyAsync(request.IdempotencyKey, CancellationToken.None)
+        var existing = await store.GetByKeyAsync(http.ApiKeyName(), request.IdempotencyKey, CancellationToken.None)
             ?? throw new InvalidOperationException("An order with this idempotency key conflicted but cannot be read.");
 
         if (existing.ItemSku != request.ItemSku || existing.Quantity != request.Quantity || existing.Amount != request.Amount)

@@ -55,6 +55,7 @@ public static class PaymentsApi
 
         group.MapGet("/{order_id}", Get)
             .WithName("GetPayment")
+            .RequireApiKey(Scopes.PaymentsRead)
             .WithSummary("The payment of an order as it stands (tombstones included).")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound);

@@ -42,6 +42,12 @@ public sealed record ChaosOptions
     /// <summary>Folder for the child processes' logs (default: a new temp folder).</summary>
     public string? LogDirectory { get; init; }
 
+    /// <summary>
+    /// When set, the services are configured with this API key (every scope) and every request carries it:
+    /// the system under chaos with API keys on. Null = the public endpoints open.
+    /// </summary>
+    public string? ApiKey { get; init; }
+
     /// <summary>Progress lines go here (null = quiet).</summary>
     public TextWriter? Log { get; init; }
 }

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Reflection;
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json.Nodes;
 using Oms.Testing;
 
@@ -61,6 +63,12 @@ public static class ChaosRunner
                 ["Logging__LogLevel__Orders.Api.RecoveryWorker"] = "Information",
                 ["DOTNET_gcServer"] = "0", // five processes on a small machine
             };
+            if (options.ApiKey is not null)
+            {
+                common["Auth__ApiKeys__0__Name"] = "chaos";
+                common["Auth__ApiKeys__0__Hash"] = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(options.ApiKey)));
+                common["Auth__ApiKeys__0__Scopes__0"] = "orders:read orders:write stock:read stock:write payments:read";
+            }
             ServiceProcess Service(string name, string project, IEnumerable<KeyValuePair<string, string>> settings)
             {
                 var port = PostgresServer.FreePort();
@@ -107,11 +115,11 @@ public static class ChaosRunner
             // Stock: a few SKUs, received in two deliveries each; in total about 60 % of what the orders ask for.
             var skus = Enumerable.Range(0, 5).Select(i => $"CHAOS-{(char)('A' + i)}").ToArray();
             var unknownSkus = new HashSet<string> { "CHAOS-NEVER-RECEIVED" };
-            var received = await ReceiveStockAsync(inventory.BaseUri, skus, Math.Max(10, options.Orders * 3 * 6 / 10 / skus.Length / 2), ct);
+            var received = await ReceiveStockAsync(inventory.BaseUri, options.ApiKey, skus, Math.Max(10, options.Orders * 3 * 6 / 10 / skus.Length / 2), ct);
             Say($"received {string.Join(", ", received.Select(kv => $"{kv.Key}={kv.Value}"))}");
 
             var plans = Plans(options.Orders, seed, random, skus, unknownSkus.First());
-            using var driver = new OrderDriver([ordersA.BaseUri, ordersB.BaseUri], options.RequestTimeout, options.Concurrency);
+            using var driver = new OrderDriver([ordersA.BaseUri, ordersB.BaseUri], options.RequestTimeout, options.Concurrency, options.ApiKey);
 
             var stream = Stopwatch.StartNew();
             await StreamAsync(options, plans, driver, random, seed, result, services, pg, Say, ct);
@@ -243,9 +251,10 @@ public static class ChaosRunner
         return plans;
     }
 
-    private static async Task<Dictionary<string, long>> ReceiveStockAsync(Uri inventory, string[] skus, int perDelivery, CancellationToken ct)
+    private static async Task<Dictionary<string, long>> ReceiveStockAsync(Uri inventory, string? apiKey, string[] skus, int perDelivery, CancellationToken ct)
     {
         using var http = new HttpClient { BaseAddress = inventory, Timeout = TimeSpan.FromSeconds(10) };
+        if (apiKey is not null) http.DefaultRequestHeaders.Authorization = new("Bearer", apiKey);
         var received = new Dictionary<string, long>();
         foreach (var sku in skus)
             for (var delivery = 0; delivery < 2; delivery++)

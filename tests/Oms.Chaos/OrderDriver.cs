@@ -38,16 +38,22 @@ public sealed class OrderDriver : IDisposable
     private readonly ConcurrentDictionary<string, int> _outcomes = new();
     private readonly ConcurrentQueue<string> _unexpected = new();
 
-    public OrderDriver(IReadOnlyList<Uri> replicas, TimeSpan timeout, int concurrency)
+    /// <param name="apiKey">Sent as 'Authorization: Bearer' with every order when the services require API keys.</param>
+    public OrderDriver(IReadOnlyList<Uri> replicas, TimeSpan timeout, int concurrency, string? apiKey = null)
     {
         _timeout = timeout;
-        _replicas = replicas.Select(uri => new HttpClient(new SocketsHttpHandler
+        _replicas = replicas.Select(uri =>
         {
-            ConnectTimeout = TimeSpan.FromSeconds(2),
-            PooledConnectionLifetime = TimeSpan.FromSeconds(30),
-            MaxConnectionsPerServer = concurrency * 2,
-        })
-        { BaseAddress = uri, Timeout = Timeout.InfiniteTimeSpan }).ToArray();
+            var client = new HttpClient(new SocketsHttpHandler
+            {
+                ConnectTimeout = TimeSpan.FromSeconds(2),
+                PooledConnectionLifetime = TimeSpan.FromSeconds(30),
+                MaxConnectionsPerServer = concurrency * 2,
+            })
+            { BaseAddress = uri, Timeout = Timeout.InfiniteTimeSpan };
+            if (apiKey is not null) client.DefaultRequestHeaders.Authorization = new("Bearer", apiKey);
+            return client;
+        }).ToArray();
     }
 
     public IReadOnlyDictionary<string, int> Outcomes => _outcomes;

@@ -16,6 +16,11 @@ var timeout = new Option<TimeSpan>("--timeout") { Description = "Longest wait, a
 var requestTimeout = new Option<TimeSpan>("--request-timeout") { Description = "Client timeout of one HTTP request.", DefaultValueFactory = _ => TimeSpan.FromSeconds(10) };
 var longOutages = new Option<int>("--long-outages") { Description = "How many inventory/payment kills stay down past the give-up deadline (compensation under chaos).", DefaultValueFactory = _ => 2 };
 var logs = new Option<string?>("--logs") { Description = "Folder for the service processes' logs (default: a new temp folder)." };
+var apiKey = new Option<string?>("--api-key")
+{
+    Description = "Run with API keys on: the services get this key (every scope) and every request carries it. Default: OMS_API_KEY; open when unset.",
+    DefaultValueFactory = _ => Environment.GetEnvironmentVariable("OMS_API_KEY") is { Length: > 0 } key ? key : null,
+};
 
 foreach (var option in new Option[] { orders, kills, concurrency, longOutages })
     option.Validators.Add(r =>
@@ -24,7 +29,7 @@ foreach (var option in new Option[] { orders, kills, concurrency, longOutages })
     });
 
 var root = new RootCommand("Chaos suite of the order management system: real processes, SIGKILLs, invariants checked in the databases.");
-foreach (var option in new Option[] { orders, kills, concurrency, seed, giveUp, timeout, requestTimeout, longOutages, logs }) root.Options.Add(option);
+foreach (var option in new Option[] { orders, kills, concurrency, seed, giveUp, timeout, requestTimeout, longOutages, logs, apiKey }) root.Options.Add(option);
 root.SetAction(async (parse, ct) =>
 {
     var result = await ChaosRunner.RunAsync(new ChaosOptions
@@ -38,6 +43,7 @@ root.SetAction(async (parse, ct) =>
         RequestTimeout = parse.GetValue(requestTimeout),
         LongOutages = parse.GetValue(longOutages),
         LogDirectory = parse.GetValue(logs),
+        ApiKey = parse.GetValue(apiKey),
         Log = Console.Out,
     }, ct);
     result.Print(Console.Out);

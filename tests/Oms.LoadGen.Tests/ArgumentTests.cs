@@ -153,4 +153,46 @@ public sealed class ArgumentTests
         Assert.NotEqual(OrderKind.Declined, mix.Pick(0) == OrderKind.Declined ? OrderKind.Confirmed : mix.Pick(0));
         Assert.All(Enumerable.Range(0, 1000), i => Assert.Equal(OrderKind.Confirmed, OrderMix.Default.Pick(i)));
     }
+
+    [Fact]
+    public void The_api_key_comes_from_the_option_and_is_sent_as_a_bearer_token()
+    {
+        var (options, errors) = Parse("--api-key", "k-123_abc");
+        Assert.Empty(errors);
+        Assert.Equal("k-123_abc", options!.ApiKey);
+        using var client = Runner.CreateClient(options);
+        Assert.Equal("Bearer k-123_abc", client.DefaultRequestHeaders.Authorization?.ToString());
+    }
+
+    [Fact]
+    public void Without_the_option_the_api_key_comes_from_the_environment_or_is_absent()
+    {
+        var saved = Environment.GetEnvironmentVariable(LoadGenCommand.ApiKeyVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(LoadGenCommand.ApiKeyVariable, null);
+            var (open, _) = Parse();
+            Assert.Null(open!.ApiKey);
+            using (var client = Runner.CreateClient(open)) Assert.Null(client.DefaultRequestHeaders.Authorization);
+
+            Environment.SetEnvironmentVariable(LoadGenCommand.ApiKeyVariable, "from-env");
+            Assert.Equal("from-env", Parse().Options!.ApiKey);
+            Assert.Equal("given", Parse("--api-key", "given").Options!.ApiKey);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(LoadGenCommand.ApiKeyVariable, saved);
+        }
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("two words")]
+    public void A_bad_api_key_is_refused_without_echoing_it(string key)
+    {
+        var (_, errors) = Parse("--api-key", key);
+        var error = Assert.Single(errors);
+        Assert.Contains("--api-key", error);
+        if (key.Length > 0) Assert.DoesNotContain(key, error);
+    }
 }

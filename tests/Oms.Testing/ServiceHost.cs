@@ -15,9 +15,12 @@ public sealed class ServiceHost<TEntryPoint> : WebApplicationFactory<TEntryPoint
 {
     public const string Token = "test-service-token-0123456789";
     private readonly Dictionary<string, string?> _settings;
+    private readonly Action<IWebHostBuilder>? _configure;
 
-    public ServiceHost(IDictionary<string, string?> settings)
+    /// <param name="configure">More host configuration, e.g. a logger provider that captures what the service logs.</param>
+    public ServiceHost(IDictionary<string, string?> settings, Action<IWebHostBuilder>? configure = null)
     {
+        _configure = configure;
         // No internal (h2c) endpoint unless a test asks for one: appsettings.json's fixed port would collide.
         _settings = new Dictionary<string, string?> { ["InternalUrls"] = "" };
         foreach (var (key, value) in settings) _settings[key] = value;
@@ -60,5 +63,6 @@ public sealed class ServiceHost<TEntryPoint> : WebApplicationFactory<TEntryPoint
     {
         builder.UseEnvironment("Testing");
         foreach (var (key, value) in _settings) builder.UseSetting(key, value);
+        _configure?.Invoke(builder);
     }
 }
