@@ -1,0 +1,102 @@
+using System.Text.Json;
+using CsCheck;
+using Oms.Testing;
+using Oms.Testing.Fuzz;
+using static Oms.Testing.Fuzz.FuzzJson;
+
+namespace Inventory.Api.Tests;
+
+/// <summary>The fuzzed service: stock for valid reserves, and the log of every row it writes.</summary>
+public sealed class FuzzedInventory(PostgresServer postgres) : InventoryService(postgres)
+{
+    public const long ReservePoolStock = 1_000_000_000;
+    public static readonly string[] ReservePool = ["fz-r0", "fz-r1", "fz-r2", "fz-r3"];
+    public static readonly string[] WritePool = ["fz-w0", "fz-w1", "fz-w2", "FZ.w_3"];
+
+    private readonly PostgresServer _postgres = postgres;
+    public WriteLog Writes { get; private set; } = null!;
+    public Uri Address => Client.BaseAddress!;
+
+    protected override async Task SeedAsync()
+    {
+        // Reserves of valid bodies must succeed: their SKUs hold far more stock than a run can take.
+        foreach (var sku in ReservePool) (await Client.PutJson($"/api/v1/stock/items/{sku}", $$"""{"quantity":{{ReservePoolStock}}}""")).EnsureSuccessStatusCode();
+        Writes = await WriteLog.InstallAsync(_postgres, ConnectionString);
+    }
+}
+
+/// <summary>
+/// Property-based tests of every inventory endpoint (see <see cref="FuzzRunner"/> for the properties):
+/// generated bodies, paths and queries against the real service on real PostgreSQL.
+/// </summary>
+public sealed class FuzzTests(FuzzedInventory inventory) : IClassFixture<FuzzedInventory>
+{
+    // Order ids reused across cases, so repeats, releases of real reservations and reserves after a release happen.
+    private static readonly Gen<Guid> ReusedOrderIds = Gen.Int[0, 40].Select(n => new Guid($"00000000-0000-4000-8000-{n:D12}"));
+
+    private static readonly Gen<string> AnySku = Gen.String[Gen.Char["ABCXYZabcxyz0189._-"], 1, 64];
+
+    /// <summary>Valid: a stocked SKU (the reserve succeeds); unclear: any SKU (it may not exist).</summary>
+    private static readonly JsonField ReserveSku = Sku("item_sku", Gen.OneOf(FuzzedInventory.ReservePool)) is var sku
+        ? sku with { Odd = Gens.OneOf(sku.Odd, AnySku.Select(s => $"\"{s}\"")) }
+        : throw new InvalidOperationException();
+
+    private static JsonField OrderId(bool freshValid) => freshValid
+        ? Uuid("order_id", Gen.Guid) with { Odd = Gens.OneOf(Uuid("order_id", Gen.Guid).Odd, ReusedOrderIds.Select(id => $"\"{id}\"")) }
+        : Uuid("order_id", Gens.OneOf(Gen.Guid, ReusedOrderIds));
+
+    private static void AllowKeys(FuzzCase _, RawResponse __, JsonElement body, WriteAllowance allowance)
+    {
+        if (body.ValueKind != JsonValueKind.Object) return;
+        if (body.TryGetProperty("order_id", out var id) && id.ValueKind == JsonValueKind.String) allowance.OrderIds.Add(id.GetString()!);
+        if (body.TryGetProperty("item_sku", out var sku) && sku.ValueKind == JsonValueKind.String) allowance.Skus.Add(sku.GetString()!);
+    }
+
+    private Task Run(string name, Gen<FuzzCase> cases, int defaultCases) =>
+        FuzzRunner.RunAsync(name, inventory.Address, cases, defaultCases, [inventory.Writes], AllowKeys);
+
+    [Fact]
+    public Task Receive_stock() => Run("POST /api/v1/stock/items",
+        FuzzRequests.Json("POST", "/api/v1/stock/items",
+            Bodies(Sku("item_sku", Gens.OneOf(Gen.OneOf(FuzzedInventory.WritePool), AnySku)), Integer("quantity", 1, StockApi.MaxReceive, 1000)),
+            FuzzRequests.NoHeaders),
+        defaultCases: 600);
+
+    [Fact]
+    public Task Set_stock() => Run("PUT /api/v1/stock/items/{sku}",
+        FuzzRequests.Json("PUT",
+            FuzzRequests.Segment(Gens.OneOf(Gen.OneOf(FuzzedInventory.WritePool), AnySku), v => Judge(IsSku(v)))
+                .Select(s => ("/api/v1/stock/items/" + s.Segment, s.Expect)),
+            Bodies(Integer("quantity", 0, StockApi.MaxSet, 1_000_000)),
+            FuzzRequests.NoHeaders),
+        defaultCases: 500);
+
+    [Fact]
+    public Task Reserve() => Run("POST /api/v1/stock/reserve",
+        FuzzRequests.Json("POST", "/api/v1/stock/reserve",
+            Bodies(OrderId(freshValid: true),
+                ReserveSku,
+                Integer("quantity", 1, StockApi.MaxReserve, 100)),
+            FuzzRequests.ServiceToken),
+        defaultCases: 600);
+
+    [Fact]
+    public Task Release() => Run("POST /api/v1/stock/release",
+        FuzzRequests.Json("POST", "/api/v1/stock/release", Bodies(OrderId(freshValid: false)), FuzzRequests.ServiceToken),
+        defaultCases: 400);
+
+    [Fact]
+    public Task Get_endpoints() => Run("GET /api/v1/stock/…",
+        Gens.Frequency(
+            // A stocked SKU is 200; any other valid SKU may not exist (200 or 404); an invalid one is 400.
+            (1, FuzzRequests.Get(FuzzRequests.Segment(Gen.OneOf(FuzzedInventory.ReservePool),
+                    v => FuzzedInventory.ReservePool.Contains(v) ? Expect.Success : IsSku(v) ? Expect.Any : Expect.ClientError)
+                .Select(s => ("/api/v1/stock/" + s.Segment, s.Expect, s.Label)))),
+            // A valid SKU that may not exist: 200 or 404, both right.
+            (1, FuzzRequests.Get(AnySku.Select(s => ("/api/v1/stock/" + s, Expect.Any, "any sku")))),
+            (2, FuzzRequests.Get(FuzzRequests.Query(
+                    ("limit", Gen.Int[1, 500].Select(n => n.ToString()), v => Judge(IsLimit(v))),
+                    ("after", Gens.OneOf(Gen.OneOf(FuzzedInventory.ReservePool), AnySku), v => Judge(IsSku(v))))
+                .Select(q => ("/api/v1/stock" + q.Query, q.Expect, q.Label))))),
+        defaultCases: 400);
+}
