@@ -261,6 +261,27 @@ public static class FuzzJson
             (1, Gen.Select(AnyString, inner).Array[0, 4].Select(members => "{" + string.Join(",", members.Select(m => m.Item1 + ":" + m.Item2)) + "}")));
     }
 
+    /// <summary>Whether every string and name in a JSON value decodes to valid UTF-16 (no lone surrogate escapes).</summary>
+    public static bool DecodesAsUtf16(string json)
+    {
+        static bool Decodes(System.Text.Json.JsonElement e) => e.ValueKind switch
+        {
+            System.Text.Json.JsonValueKind.String => e.GetString() is not null,
+            System.Text.Json.JsonValueKind.Array => e.EnumerateArray().All(Decodes),
+            System.Text.Json.JsonValueKind.Object => e.EnumerateObject().All(p => p.Name is not null && Decodes(p.Value)),
+            _ => true,
+        };
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(json);
+            return Decodes(document.RootElement);
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Arrays nested past any sensible parser depth.</summary>
     public static readonly Gen<string> DeepValue = Gen.Int[40, 300].Select(depth => new string('[', depth) + new string(']', depth));
 
@@ -326,9 +347,9 @@ public static class FuzzJson
             .Select((members, name, value, at) =>
             {
                 var copy = members.ToList();
-                var known = fields.Any(f => f.Name == name);
                 copy.Insert(at, (Quoted("x_" + name), value));
-                return ((IReadOnlyList<(string, string)>)copy, known ? Expect.Any : Expect.Success, "unknown field");
+                // A lone surrogate escape makes the JSON text itself invalid Unicode: refusing it as malformed is right too.
+                return ((IReadOnlyList<(string, string)>)copy, DecodesAsUtf16(value) ? Expect.Success : Expect.Any, "unknown field");
             }));
         var oddName = Body(Gen.Select(valid, OddString, AnyValue(1)).Select((members, name, value) =>
             ((IReadOnlyList<(string, string)>)[(name, value), .. members], Expect.Any, "odd member name")));
