@@ -238,10 +238,11 @@ public static class FuzzJson
         Valid: keys.SelectMany(EscapeSome),
         Invalid: Gens.Frequency(
             (4, Gen.Select(AsciiWord, Gen.OneOf([.. OddPieces, .. WhitespaceEscapes])).Select((a, b) => "\"" + a + b + "\"")),
-            (2, NotAString),
+            // Not null: a null key is an absent one, which an Idempotency-Key header may supply.
+            (2, NotAString.Where(v => v != "null")),
             (1, Gen.OneOf("\"\"", "\"" + new string('k', 256) + "\"")),
             (1, BrokenString)),
-        Odd: AnyString);
+        Odd: Gens.OneOf(AnyString, Gen.Const("null")));
 
     // ---- arbitrary JSON -----------------------------------------------------------------------
 
