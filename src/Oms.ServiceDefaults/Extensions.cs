@@ -85,6 +85,9 @@ public static class ServiceDefaultsExtensions
         services.AddOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>().Configure<IConfiguration>((o, config) =>
         {
             o.AddServerHeader = false;
+            // Header bytes outside ASCII are read as Latin-1 (RFC 9110 obs-text) instead of Kestrel refusing the request
+            // with a bare 400: the endpoint then judges the value and answers a problem with a code.
+            o.RequestHeaderEncodingSelector = _ => System.Text.Encoding.Latin1;
             o.Limits.MaxRequestBodySize = JsonBody.MaxBytes;
             InternalEndpoints.Configure(o, config);
         });
