@@ -24,9 +24,6 @@ public static class ExpectExtensions
         : Expect.Success;
 }
 
-/// <summary>A raw JSON value as text, with what a field of that kind should answer for it.</summary>
-public readonly record struct JsonValue(string Text, Expect Expect, string Label);
-
 /// <summary>One field of an endpoint's body: generators of raw JSON texts that are valid, refused, or unclear for it.</summary>
 public sealed record JsonField(string Name, Gen<string> Valid, Gen<string> Invalid, Gen<string> Odd);
 
