@@ -104,6 +104,8 @@ public static class FuzzRunner
             if (!TryParse(response.Body, out body) || body.ValueKind != JsonValueKind.Object
                 || !body.TryGetProperty("code", out var code) || code.ValueKind != JsonValueKind.String || string.IsNullOrEmpty(code.GetString()))
                 return $"a {response.Status} problem without a non-empty string \"code\"";
+            if (body.TryGetProperty("status", out var status) && (status.ValueKind != JsonValueKind.Number || !status.TryGetInt32(out var said) || said != response.Status))
+                return $"a {response.Status} problem whose \"status\" says {status}";
         }
         else if (response.Status is >= 200 and < 300 && response.Body.Length > 0 && !TryParse(response.Body, out body))
             return $"a {response.Status} whose body is not JSON";
