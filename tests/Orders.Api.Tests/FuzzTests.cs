@@ -1,5 +1,6 @@
 using System.Text.Json;
 using CsCheck;
+using Oms.ServiceDefaults;
 using Oms.Testing;
 using Oms.Testing.Fuzz;
 using static Oms.Testing.Fuzz.FuzzJson;
@@ -12,12 +13,17 @@ public sealed class FuzzedSystem(PostgresServer pg) : IAsyncLifetime
     public static readonly string[] StockedSkus = ["fz-o0", "fz-o1", "fz-o2"];
     private const long StockPerSku = 1_000_000_000;
 
+    /// <summary>API keys of the order service: one that may place orders, one that may only read them.</summary>
+    public static readonly string WriteKey = ApiKeys.NewSecret(), ReadKey = ApiKeys.NewSecret();
+
     public OmsSystem System { get; private set; } = null!;
     public IReadOnlyList<WriteLog> Writes { get; private set; } = [];
 
     public async ValueTask InitializeAsync()
     {
-        System = await OmsSystem.StartAsync(pg, h2c: true);
+        // Keys on the order service only: the fixture stocks inventory through its open public endpoint.
+        System = await OmsSystem.StartAsync(pg, h2c: true,
+            orderSettings: ApiKeys.Settings(("fuzz-writer", WriteKey, $"{Scopes.OrdersWrite} {Scopes.OrdersRead}"), ("fuzz-reader", ReadKey, Scopes.OrdersRead)));
         foreach (var sku in StockedSkus) await System.ReceiveStockAsync(sku, StockPerSku);
         Writes = [await WriteLog.InstallAsync(pg, System.OrdersDb), await WriteLog.InstallAsync(pg, System.InventoryDb),
             await WriteLog.InstallAsync(pg, System.PaymentsDb)];
@@ -96,6 +102,22 @@ public sealed class FuzzTests(FuzzedSystem fixture) : IClassFixture<FuzzedSystem
                     v => v.Length == 32 ? Expect.Any : Expect.ClientError))
             .Select(q => (Path + q.Query, q.Expect, q.Label)))));
 
+    /// <summary>The Authorization header: usually a key with the scope, sometimes none, a key without it, an unknown or odd one.</summary>
+    private static Gen<(IReadOnlyList<(string, string)> Headers, Expect Expect)> Authorization(bool write) =>
+        Gen.Frequency<(IReadOnlyList<(string, string)>, Expect)>(
+            (40, ([("Authorization", "Bearer " + FuzzedSystem.WriteKey)], Expect.Success)),
+            (2, ([("Authorization", "Bearer " + FuzzedSystem.ReadKey)], write ? Expect.ClientError : Expect.Success)),
+            (1, ([], Expect.ClientError)),
+            (1, ([("Authorization", "Bearer " + ApiKeys.NewSecret())], Expect.ClientError)),
+            (1, ([("Authorization", "Bearer " + FuzzedSystem.WriteKey + "x")], Expect.ClientError)),
+            (1, ([("Authorization", "Basic " + FuzzedSystem.WriteKey)], Expect.ClientError)),
+            (1, ([("Authorization", "Bearer caf\u00e9\u00ff")], Expect.ClientError)),
+            (1, ([("Authorization", "Bearer")], Expect.ClientError)),
+            (1, ([("Authorization", "Bearer " + ServiceHost<object>.Token)], Expect.ClientError)),
+            // Two Authorization headers, or odd spacing: the contract does not say.
+            (1, ([("Authorization", "Bearer " + FuzzedSystem.WriteKey), ("Authorization", "Bearer " + FuzzedSystem.WriteKey)], Expect.Any)),
+            (1, ([("Authorization", "bearer   " + FuzzedSystem.WriteKey)], Expect.Any)));
+
     /// <summary>A 2xx order answer may write its order (all three databases, by order id) and its SKU's stock.</summary>
     private static void AllowOrder(FuzzCase _, RawResponse __, JsonElement body, WriteAllowance allowance)
     {
@@ -120,7 +142,7 @@ public sealed class FuzzTests(FuzzedSystem fixture) : IClassFixture<FuzzedSystem
         // A SKU the fuzz cases of this class never generate, so the count below is this request's alone.
         var body = "{\"item_sku\":\"fz-non-ascii-key\",\"quantity\":1,\"amount\":1}"u8.ToArray();
         await using var client = new RawHttpClient(fixture.System.Orders.BaseAddress!);
-        var response = await client.SendAsync(new RawRequest("POST", Path, [("Content-Type", "application/json"), (KeyHeader, key)], body),
+        var response = await client.SendAsync(new RawRequest("POST", Path, [("Content-Type", "application/json"), ("Authorization", "Bearer " + FuzzedSystem.WriteKey), (KeyHeader, key)], body),
             TestContext.Current.CancellationToken);
 
         Assert.True(response.Status == 400, response.ToString());
@@ -132,8 +154,8 @@ public sealed class FuzzTests(FuzzedSystem fixture) : IClassFixture<FuzzedSystem
     }
 
     [Fact]
-    public Task Create_order() => Run("POST /api/v1/orders", CreateOrder, defaultCases: 800);
+    public Task Create_order() => Run("POST /api/v1/orders", CreateOrder.With(Authorization(write: true)), defaultCases: 800);
 
     [Fact]
-    public Task Get_orders() => Run("GET /api/v1/orders…", GetOrders, defaultCases: 300);
+    public Task Get_orders() => Run("GET /api/v1/orders…", GetOrders.With(Authorization(write: false)), defaultCases: 300);
 }

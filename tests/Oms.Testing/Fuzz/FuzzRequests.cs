@@ -48,6 +48,15 @@ public static class FuzzRequests
             (3, FuzzJson.QueryValue.Where(v => !v.Contains('\0')).Select(v => (FuzzJson.PercentEncode(v), v))))
         .Select(s => (s.Item1, s.Item2 is "" or "." or ".." ? Expect.Any : judge(s.Item2), "segment " + s.Item1));
 
+    /// <summary>Adds generated headers to every case; a case whose headers are refused is refused.</summary>
+    public static Gen<FuzzCase> With(this Gen<FuzzCase> cases, Gen<(IReadOnlyList<(string, string)> Headers, Expect Expect)> headers) =>
+        Gen.Select(cases, headers).Select((c, h) => c with
+        {
+            Request = c.Request with { Headers = [.. c.Request.Headers, .. h.Headers] },
+            Expect = c.Expect.And(h.Expect),
+            Label = h.Expect == Expect.Success ? c.Label : c.Label + $", Authorization [{string.Join(", ", h.Headers.Select(x => x.Item2))}]",
+        });
+
     public static Gen<FuzzCase> Get(Gen<(string Target, Expect Expect, string Label)> targets) =>
         targets.Select(t => new FuzzCase(new RawRequest("GET", t.Target, [], []), t.Expect, t.Label));
 
