@@ -5,10 +5,13 @@ using Npgsql;
 namespace Oms.ServiceDefaults;
 
 /// <summary>Applies a service's embedded SQL scripts with DbUp, one replica at a time.</summary>
-public sealed class DatabaseMigrator(string serviceConnectionString, System.Reflection.Assembly scripts)
+/// <param name="migrationConnectionString">The owner role's connection string (or the runtime role's in a one-role setup).</param>
+/// <param name="warning">Logged before migrating, e.g. that no owner role is configured.</param>
+public sealed class DatabaseMigrator(string migrationConnectionString, System.Reflection.Assembly scripts, string? warning = null)
 {
     // DbUp and the lock are synchronous, which a multiplexing connection (Multiplexing=true in the string) refuses.
-    private readonly string connectionString = new NpgsqlConnectionStringBuilder(serviceConnectionString) { Multiplexing = false }.ConnectionString;
+    // Unpooled: the owner role's connections close when migrations end instead of idling in a pool for the service's life.
+    private readonly string connectionString = new NpgsqlConnectionStringBuilder(migrationConnectionString) { Multiplexing = false, Pooling = false }.ConnectionString;
 
     // Any constant works; it only has to be the same for every replica of one service.
     private const long AdvisoryLockKey = 0x0_4D5F_4D49_4752;
@@ -16,6 +19,7 @@ public sealed class DatabaseMigrator(string serviceConnectionString, System.Refl
     /// <summary>Migrates, waiting up to a minute for the database to come up (it may start after us).</summary>
     public void Migrate(ILogger logger)
     {
+        if (warning is not null) logger.LogWarning("{Warning}", warning);
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
         while (true)
         {
@@ -34,8 +38,8 @@ public sealed class DatabaseMigrator(string serviceConnectionString, System.Refl
 
     private void MigrateOnce(ILogger logger)
     {
-        // Unpooled: a session-level advisory lock must end with this connection, not live on in a pool.
-        using var lockConnection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
+        // Unpooled (see above): a session-level advisory lock must end with this connection, not live on in a pool.
+        using var lockConnection = new NpgsqlConnection(connectionString);
         lockConnection.Open();
         using (var take = new NpgsqlCommand("SELECT pg_advisory_lock(@k)", lockConnection))
         {

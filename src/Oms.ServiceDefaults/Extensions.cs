@@ -138,7 +138,13 @@ public static class ServiceDefaultsExtensions
             .Build());
         builder.Services.AddHealthChecks().AddNpgSql(sp => sp.GetRequiredService<NpgsqlDataSource>(),
             name: "database", tags: [ReadyTag], timeout: TimeSpan.FromSeconds(3));
-        builder.Services.AddSingleton(sp => new DatabaseMigrator(sp.GetRequiredKeyedService<string>(ConnectionStringKey), migrationsAssembly));
+        // Migrations run as the database's owner role (ConnectionStrings:<name>_owner); the service itself runs as a
+        // runtime role that cannot change the schema. Without an owner string, a one-role setup still migrates.
+        builder.Services.AddSingleton(sp =>
+            sp.GetRequiredService<IConfiguration>().GetConnectionString(name + "_owner") is { Length: > 0 } owner
+                ? new DatabaseMigrator(owner, migrationsAssembly)
+                : new DatabaseMigrator(sp.GetRequiredKeyedService<string>(ConnectionStringKey), migrationsAssembly,
+                    $"ConnectionStrings:{name}_owner is not set: migrations run as the runtime role of ConnectionStrings:{name}."));
         return builder;
     }
 
