@@ -15,7 +15,9 @@ public class InventoryService(PostgresServer postgres) : IAsyncLifetime
 {
     private ServiceHost<StockLevel>? _host;
 
+    /// <summary>Superuser connection string to the service's database, for the tests' own checks.</summary>
     public string ConnectionString { get; private set; } = "";
+    public ServiceDatabase Database { get; private set; } = null!;
 
     /// <summary>A client without the service token (public endpoints).</summary>
     public HttpClient Client { get; private set; } = null!;
@@ -25,9 +27,9 @@ public class InventoryService(PostgresServer postgres) : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        var cs = await postgres.CreateDatabaseAsync("inventory");
-        ConnectionString = new NpgsqlConnectionStringBuilder(cs) { MaxPoolSize = 50 }.ConnectionString;
-        _host = new ServiceHost<StockLevel>(new Dictionary<string, string?> { ["ConnectionStrings:inventory"] = ConnectionString });
+        Database = (await postgres.CreateServiceDatabaseAsync("inventory")).WithRuntime(b => b.MaxPoolSize = 50);
+        ConnectionString = new NpgsqlConnectionStringBuilder(Database.Admin) { MaxPoolSize = 50 }.ConnectionString;
+        _host = new ServiceHost<StockLevel>(Database.Settings("inventory").ToDictionary(kv => kv.Key, kv => (string?)kv.Value));
         _host.Start();
         Client = _host.CreateClient();
         Internal = _host.CreateInternalClient();

@@ -31,12 +31,9 @@ public sealed class ChaosPostgres : IAsyncDisposable
             throw new InvalidOperationException($"synchronous_commit is '{reader.GetString(1)}': a crash could lose acknowledged commits.");
     }
 
-    /// <summary>Creates a database and returns its connection string (pooled, bounded).</summary>
-    public async Task<string> CreateDatabaseAsync(string name)
-    {
-        var cs = await _server.CreateDatabaseAsync(name);
-        return new NpgsqlConnectionStringBuilder(cs) { MaxPoolSize = 60, Timeout = 5, CommandTimeout = 15 }.ConnectionString;
-    }
+    /// <summary>Creates a service database with its owner and runtime roles; the runtime string is pooled and bounded.</summary>
+    public async Task<ServiceDatabase> CreateDatabaseAsync(string name) =>
+        (await _server.CreateServiceDatabaseAsync(name)).WithRuntime(b => { b.MaxPoolSize = 60; b.Timeout = 5; b.CommandTimeout = 15; });
 
     /// <summary>
     /// SIGSTOP the postmaster and every backend first (frozen: none can answer or commit any more), then SIGKILL them

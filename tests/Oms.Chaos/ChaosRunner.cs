@@ -84,11 +84,11 @@ public static class ChaosRunner
             // As in production: the order service talks HTTP/2 cleartext to their internal endpoints.
             var inventoryH2c = $"http://127.0.0.1:{PostgresServer.FreePort()}/";
             var paymentH2c = $"http://127.0.0.1:{PostgresServer.FreePort()}/";
-            var inventory = Service(Inventory, "Inventory.Api", [new("ConnectionStrings__inventory", inventoryDb), new("InternalUrls", inventoryH2c)]);
-            var payment = Service(Payment, "Payments.Api", [new("ConnectionStrings__payments", paymentsDb), new("InternalUrls", paymentH2c)]);
+            var inventory = Service(Inventory, "Inventory.Api", [.. inventoryDb.Settings("inventory", "__"), new("InternalUrls", inventoryH2c)]);
+            var payment = Service(Payment, "Payments.Api", [.. paymentsDb.Settings("payments", "__"), new("InternalUrls", paymentH2c)]);
             KeyValuePair<string, string>[] orderSettings =
             [
-                new("ConnectionStrings__orders", ordersDb),
+                .. ordersDb.Settings("orders", "__"),
                 new("Saga__InventoryUrl", inventoryH2c),
                 new("Saga__PaymentUrl", paymentH2c),
                 new("Saga__Http2", "true"),
@@ -135,7 +135,7 @@ public static class ChaosRunner
 
             var drain = Stopwatch.StartNew();
             long pending;
-            while ((pending = await InvariantChecker.CountPendingAsync(ordersDb, ct)) > 0 && drain.Elapsed < options.DrainTimeout)
+            while ((pending = await InvariantChecker.CountPendingAsync(ordersDb.Admin, ct)) > 0 && drain.Elapsed < options.DrainTimeout)
                 await Task.Delay(250, ct);
             result.DrainTime = drain.Elapsed;
             Say($"drain: {pending} PENDING after {drain.Elapsed.TotalSeconds:0.0} s; checking invariants");
@@ -144,7 +144,7 @@ public static class ChaosRunner
             foreach (var (outcome, count) in driver.Outcomes) result.ResponsesByOutcome[outcome] = count;
             result.Unexpected5xx = driver.Outcomes.Where(kv => kv.Key.Length == 3 && kv.Key[0] == '5' && kv.Key != "503").Sum(kv => kv.Value);
             result.UnexpectedErrors.AddRange(driver.Unexpected);
-            await InvariantChecker.CheckAsync(result, ordersDb, inventoryDb, paymentsDb, received, unknownSkus, plans);
+            await InvariantChecker.CheckAsync(result, ordersDb.Admin, inventoryDb.Admin, paymentsDb.Admin, received, unknownSkus, plans);
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {

@@ -74,6 +74,44 @@ public sealed class PostgresServer : IAsyncLifetime
         return new NpgsqlConnectionStringBuilder(AdminConnectionString) { Database = name, Pooling = true }.ConnectionString;
     }
 
+    /// <summary>
+    /// Creates a fresh database with the production layout (deploy/postgres/provision-roles.sql): an owner role
+    /// <c>&lt;name&gt;_owner</c> that owns it and runs migrations, and a runtime role <c>&lt;name&gt;</c> with DML only.
+    /// </summary>
+    public async Task<ServiceDatabase> CreateServiceDatabaseAsync(string prefix, string statementTimeout = "10s")
+    {
+        var admin = await CreateDatabaseAsync(prefix);
+        var name = new NpgsqlConnectionStringBuilder(admin).Database!;
+        string ownerPassword = NewPassword(), runtimePassword = NewPassword();
+        await using (var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(admin) { Pooling = false }.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using (var settings = new NpgsqlCommand(
+                "SELECT set_config('oms.database', $1, false), set_config('oms.owner_password', $2, false), " +
+                "set_config('oms.runtime_password', $3, false), set_config('oms.statement_timeout', $4, false)", connection))
+            {
+                foreach (var value in new[] { name, ownerPassword, runtimePassword, statementTimeout })
+                    settings.Parameters.Add(new NpgsqlParameter { Value = value });
+                await settings.ExecuteNonQueryAsync();
+            }
+            await using var provision = new NpgsqlCommand(ProvisionRolesSql.Value, connection);
+            await provision.ExecuteNonQueryAsync();
+        }
+        string As(string role, string password) =>
+            new NpgsqlConnectionStringBuilder(admin) { Username = role, Password = password }.ConnectionString;
+        return new ServiceDatabase(name, admin, As(name, runtimePassword), As(name + "_owner", ownerPassword));
+    }
+
+    private static string NewPassword() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+
+    // deploy/postgres/provision-roles.sql, embedded (see Oms.Testing.csproj): the statements production runs.
+    private static readonly Lazy<string> ProvisionRolesSql = new(() =>
+    {
+        using var stream = typeof(PostgresServer).Assembly.GetManifestResourceStream("provision-roles.sql")
+            ?? throw new InvalidOperationException("provision-roles.sql is not embedded in Oms.Testing.");
+        return new StreamReader(stream).ReadToEnd();
+    });
+
     public async ValueTask DisposeAsync()
     {
         NpgsqlConnection.ClearAllPools();
@@ -122,5 +160,28 @@ public sealed class PostgresServer : IAsyncLifetime
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>
+/// A service's database as production lays it out: <see cref="Runtime"/> is what the service connects as,
+/// <see cref="Owner"/> what it migrates as; <see cref="Admin"/> (superuser) is for the tests' own checks.
+/// </summary>
+public sealed record ServiceDatabase(string Name, string Admin, string Runtime, string Owner)
+{
+    /// <summary>The settings a service reads: ConnectionStrings:&lt;key&gt; and ConnectionStrings:&lt;key&gt;_owner.</summary>
+    /// <param name="separator">":" for configuration keys, "__" for environment variables.</param>
+    public Dictionary<string, string> Settings(string key, string separator = ":") => new()
+    {
+        [$"ConnectionStrings{separator}{key}"] = Runtime,
+        [$"ConnectionStrings{separator}{key}_owner"] = Owner,
+    };
+
+    /// <summary>The same database with the runtime role's connection string changed (e.g. its pool size).</summary>
+    public ServiceDatabase WithRuntime(Action<NpgsqlConnectionStringBuilder> change)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(Runtime);
+        change(builder);
+        return this with { Runtime = builder.ConnectionString };
     }
 }

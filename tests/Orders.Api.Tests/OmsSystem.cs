@@ -21,9 +21,14 @@ public sealed class OmsSystem : IAsyncDisposable
     public required HttpClient InventoryInternal { get; init; }
     public required HttpClient Payments { get; init; }
     public required HttpClient PaymentsInternal { get; init; }
+    /// <summary>Superuser connection strings to each service's database, for the tests' own checks.</summary>
     public required string OrdersDb { get; init; }
     public required string InventoryDb { get; init; }
     public required string PaymentsDb { get; init; }
+    /// <summary>Each service's database with its runtime and owner roles.</summary>
+    public required ServiceDatabase OrdersDatabase { get; init; }
+    public required ServiceDatabase InventoryDatabase { get; init; }
+    public required ServiceDatabase PaymentsDatabase { get; init; }
     public required IReadOnlyDictionary<string, string?> OrderSettings { get; init; }
     /// <summary>The order service's own services (its saga, store and clients), for tests that drive a step directly.</summary>
     public required IServiceProvider OrderServices { get; init; }
@@ -39,17 +44,16 @@ public sealed class OmsSystem : IAsyncDisposable
     public static async Task<OmsSystem> StartAsync(PostgresServer pg, bool proxyInventory = false, bool proxyPayment = false,
         IDictionary<string, string?>? orderSettings = null, bool h2c = false, IDictionary<string, string?>? everyServiceSettings = null)
     {
-        var ordersDb = await pg.CreateDatabaseAsync("orders");
-        var inventoryDb = await pg.CreateDatabaseAsync("inventory");
-        var paymentsDb = await pg.CreateDatabaseAsync("payments");
+        // Each service connects as its runtime role and migrates as its owner role, as in production.
+        var ordersDb = await pg.CreateServiceDatabaseAsync("orders");
+        var inventoryDb = await pg.CreateServiceDatabaseAsync("inventory");
+        var paymentsDb = await pg.CreateServiceDatabaseAsync("payments");
 
         var useH2c = h2c && !proxyInventory && !proxyPayment;
-        Dictionary<string, string?> Endpoints(string connectionName, string connectionString, out Uri? internalUrl)
+        Dictionary<string, string?> Endpoints(string connectionName, ServiceDatabase database, out Uri? internalUrl)
         {
-            var settings = new Dictionary<string, string?>(everyServiceSettings ?? new Dictionary<string, string?>())
-            {
-                [connectionName] = connectionString,
-            };
+            var settings = new Dictionary<string, string?>(everyServiceSettings ?? new Dictionary<string, string?>());
+            foreach (var (key, value) in database.Settings(connectionName)) settings[key] = value;
             internalUrl = null;
             if (useH2c)
             {
@@ -58,16 +62,15 @@ public sealed class OmsSystem : IAsyncDisposable
             }
             return settings;
         }
-        var inventory = new ServiceHost<InventoryEntry>(Endpoints("ConnectionStrings:inventory", inventoryDb, out var inventoryH2c));
-        var payments = new ServiceHost<PaymentsEntry>(Endpoints("ConnectionStrings:payments", paymentsDb, out var paymentH2c));
+        var inventory = new ServiceHost<InventoryEntry>(Endpoints("inventory", inventoryDb, out var inventoryH2c));
+        var payments = new ServiceHost<PaymentsEntry>(Endpoints("payments", paymentsDb, out var paymentH2c));
         var inventoryUrl = inventory.Start();
         var paymentUrl = payments.Start();
         var inventoryProxy = proxyInventory ? await FaultProxy.StartAsync(inventoryUrl) : null;
         var paymentProxy = proxyPayment ? await FaultProxy.StartAsync(paymentUrl) : null;
 
-        var settings = new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?>(ordersDb.Settings("orders").Select(kv => KeyValuePair.Create(kv.Key, (string?)kv.Value)))
         {
-            ["ConnectionStrings:orders"] = ordersDb,
             ["Saga:InventoryUrl"] = (inventoryProxy?.Address ?? inventoryH2c ?? inventoryUrl).ToString(),
             ["Saga:PaymentUrl"] = (paymentProxy?.Address ?? paymentH2c ?? paymentUrl).ToString(),
             ["Saga:Http2"] = useH2c ? "true" : "false",
@@ -89,9 +92,12 @@ public sealed class OmsSystem : IAsyncDisposable
             InventoryInternal = inventory.CreateInternalClient(),
             Payments = payments.CreateClient(),
             PaymentsInternal = payments.CreateInternalClient(),
-            OrdersDb = ordersDb,
-            InventoryDb = inventoryDb,
-            PaymentsDb = paymentsDb,
+            OrdersDb = ordersDb.Admin,
+            InventoryDb = inventoryDb.Admin,
+            PaymentsDb = paymentsDb.Admin,
+            OrdersDatabase = ordersDb,
+            InventoryDatabase = inventoryDb,
+            PaymentsDatabase = paymentsDb,
             InventoryProxy = inventoryProxy,
             InventoryH2c = inventoryH2c,
             PaymentProxy = paymentProxy,

@@ -16,14 +16,17 @@ public sealed class PaymentsService(PostgresServer postgres) : IAsyncLifetime
 {
     private ServiceHost<AuthorizeRequest>? _host;
 
+    /// <summary>Superuser connection string to the service's database, for the tests' own checks.</summary>
     public string ConnectionString { get; private set; } = "";
+    public ServiceDatabase Database { get; private set; } = null!;
     public HttpClient Public { get; private set; } = null!;
     public HttpClient Internal { get; private set; } = null!;
 
     public async ValueTask InitializeAsync()
     {
-        ConnectionString = await postgres.CreateDatabaseAsync("payments");
-        _host = new ServiceHost<AuthorizeRequest>(new Dictionary<string, string?> { ["ConnectionStrings:payments"] = ConnectionString });
+        Database = await postgres.CreateServiceDatabaseAsync("payments");
+        ConnectionString = Database.Admin;
+        _host = new ServiceHost<AuthorizeRequest>(Database.Settings("payments").ToDictionary(kv => kv.Key, kv => (string?)kv.Value));
         _host.Start();
         Public = _host.CreateClient();
         Internal = _host.CreateInternalClient();
