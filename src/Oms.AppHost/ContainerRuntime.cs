@@ -4,8 +4,8 @@ using System.Diagnostics;
 namespace Oms.AppHost;
 
 /// <summary>
-/// Aspire's AddPostgres does not fail without a working container runtime: it waits forever. So we ask the
-/// runtime ourselves (<c>docker info</c> / <c>podman info</c>, with a short timeout) before choosing.
+/// Aspire's AddPostgres does not fail without a working container runtime or image: it waits forever. So we ask the
+/// runtime ourselves (<c>docker info</c> / <c>podman info</c>, <c>image inspect</c>, <c>pull</c>, each bounded) first.
 /// </summary>
 public static class ContainerRuntime
 {
@@ -16,37 +16,55 @@ public static class ContainerRuntime
             ?? Environment.GetEnvironmentVariable("DOTNET_ASPIRE_CONTAINER_RUNTIME");
         string[] candidates = string.IsNullOrWhiteSpace(preferred) ? ["docker", "podman"] : [preferred.Trim().ToLowerInvariant()];
         foreach (var runtime in candidates)
-            if (await IsHealthyAsync(runtime, timeout)) return runtime;
+            if ((await RunAsync(runtime, ["info", "--format", "{{json .}}"], timeout)).ExitCode == 0) return runtime;
         return null;
     }
 
-    private static async Task<bool> IsHealthyAsync(string runtime, TimeSpan timeout)
+    /// <summary>Null when the image is present locally or was pulled within <paramref name="timeout"/>; else why not.</summary>
+    public static async Task<string?> EnsureImageAsync(string runtime, string image, TimeSpan timeout)
+    {
+        if ((await RunAsync(runtime, ["image", "inspect", image], TimeSpan.FromSeconds(30))).ExitCode == 0) return null;
+        Console.WriteLine($"Pulling {image} (up to {timeout.TotalSeconds:0} s)...");
+        var (code, output) = await RunAsync(runtime, ["pull", image], timeout);
+        if (code == 0) return null;
+        var lastLine = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault();
+        return code is null ? $"'{runtime} pull {image}' did not finish within {timeout.TotalSeconds:0} s."
+            : $"'{runtime} pull {image}' failed: {lastLine ?? $"exit code {code}"}";
+    }
+
+    /// <summary>"postgres:15" → ("postgres", "15"); "registry:5000/pg" → ("registry:5000/pg", "latest").</summary>
+    public static (string Name, string Tag) SplitImage(string image)
+    {
+        var colon = image.LastIndexOf(':');
+        return colon > image.LastIndexOf('/') ? (image[..colon], image[(colon + 1)..]) : (image, "latest");
+    }
+
+    /// <summary>Runs the runtime's CLI; ExitCode is null when it did not finish in time (it is then killed) or is not installed.</summary>
+    private static async Task<(int? ExitCode, string Output)> RunAsync(string runtime, string[] args, TimeSpan timeout)
     {
         var psi = new ProcessStartInfo(runtime)
         {
             RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
         };
-        psi.ArgumentList.Add("info");
-        psi.ArgumentList.Add("--format");
-        psi.ArgumentList.Add("{{json .}}");
+        foreach (var a in args) psi.ArgumentList.Add(a);
         Process process;
         try { process = Process.Start(psi)!; }
-        catch (Win32Exception) { return false; } // not installed
+        catch (Win32Exception) { return (null, $"{runtime} is not installed"); }
         using (process)
         {
             process.StandardInput.Close();
-            _ = process.StandardOutput.ReadToEndAsync();
-            _ = process.StandardError.ReadToEndAsync();
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
             using var cts = new CancellationTokenSource(timeout);
             try
             {
                 await process.WaitForExitAsync(cts.Token);
-                return process.ExitCode == 0;
+                return (process.ExitCode, await stdout + await stderr);
             }
             catch (OperationCanceledException)
             {
                 try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
-                return false; // a hung engine is not a healthy one
+                return (null, ""); // a hung engine is not a healthy one
             }
         }
     }

@@ -12,7 +12,8 @@ namespace Oms.AppHost;
 /// <c>credentials.json</c> holds the generated passwords of the service roles (mode 0600).
 /// Administration goes through the Unix socket inside the data folder (trust, but only its owner and root can
 /// reach it); TCP on 127.0.0.1 requires a password (scram-sha-256), and the superuser has none, so over TCP
-/// only the three service roles can log in, each to its own database.
+/// only the service roles can log in, each to its own database: per database X an owner role <c>X_owner</c>
+/// (migrations) and a runtime role <c>X</c> (DML only), made by deploy/postgres/provision-roles.sql.
 /// </summary>
 public sealed class LocalPostgres
 {
@@ -22,11 +23,15 @@ public sealed class LocalPostgres
     private readonly bool _asPostgresUser;
     private bool _startedByUs;
 
-    public LocalPostgres(string binDir, string rootDir, int port)
+    private readonly string _statementTimeout;
+
+    /// <param name="statementTimeout">The runtime roles' statement_timeout, a PostgreSQL interval such as "10s".</param>
+    public LocalPostgres(string binDir, string rootDir, int port, string statementTimeout)
     {
         _binDir = binDir;
         RootDir = Path.GetFullPath(rootDir);
         Port = port;
+        _statementTimeout = statementTimeout;
         _asPostgresUser = Environment.IsPrivilegedProcess;
     }
 
@@ -35,7 +40,7 @@ public sealed class LocalPostgres
     public string LogFile => Path.Combine(DataDir, "server.log");
     public int Port { get; private set; }
 
-    /// <summary>Passwords of the service roles, by role name (= database name).</summary>
+    /// <summary>Passwords of the service roles, by role name (X and X_owner for each database X).</summary>
     public IReadOnlyDictionary<string, string> Passwords { get; private set; } = new Dictionary<string, string>();
 
     /// <summary>Superuser connection over the Unix socket (no password; the socket lives in the 0700 data folder).</summary>
@@ -44,10 +49,10 @@ public sealed class LocalPostgres
         Host = DataDir, Port = Port, Username = "postgres", Database = "postgres", Pooling = false, Timeout = 5,
     }.ConnectionString;
 
-    public string ConnectionString(string database) => new NpgsqlConnectionStringBuilder
-    {
-        Host = "127.0.0.1", Port = Port, Database = database, Username = database, Password = Passwords[database],
-    }.ConnectionString;
+    /// <summary>The roles of each database: the runtime role (named as the database) and its owner.</summary>
+    public static IEnumerable<string> Roles => Databases.SelectMany(db => new[] { db, OwnerRole(db) });
+
+    public static string OwnerRole(string database) => database + "_owner";
 
     /// <summary>The newest PostgreSQL server binaries: /usr/lib/postgresql/*/bin, then PATH.</summary>
     public static string? FindBinDir()
@@ -109,7 +114,7 @@ public sealed class LocalPostgres
         await WaitForConnectionsAsync(ct);
         Passwords = LoadOrCreatePasswords();
         await ProvisionAsync(ct);
-        Console.WriteLine($"[postgres] Ready: databases {string.Join(", ", Databases)}, each owned by its own login role.");
+        Console.WriteLine($"[postgres] Ready: databases {string.Join(", ", Databases)}, each with an owner role (migrations) and a runtime role (DML only).");
     }
 
     /// <summary>Fast shutdown (rolls back open transactions, checkpoints, exits cleanly).</summary>
@@ -143,7 +148,7 @@ public sealed class LocalPostgres
                 await using var connection = new NpgsqlConnection(AdminConnectionString);
                 await connection.OpenAsync();
                 var clients = await ScalarAsync<long>(connection,
-                    "SELECT count(*) FROM pg_stat_activity WHERE usename = ANY($1::text[])", CancellationToken.None, (object)Databases);
+                    "SELECT count(*) FROM pg_stat_activity WHERE usename = ANY($1::text[])", CancellationToken.None, (object)Roles.ToArray());
                 if (clients == 0 || DateTime.UtcNow > deadline) return;
                 if (!announced) Console.WriteLine("[postgres] Waiting for the services to stop and disconnect...");
                 announced = true;
@@ -200,10 +205,10 @@ public sealed class LocalPostgres
             ? JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(file)) ?? []
             : [];
         var changed = false;
-        foreach (var db in Databases)
+        foreach (var role in Roles)
         {
-            if (passwords.TryGetValue(db, out var existing) && existing.Length >= 16) continue;
-            passwords[db] = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+            if (passwords.TryGetValue(role, out var existing) && existing.Length >= 16) continue;
+            passwords[role] = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
             changed = true;
         }
         if (changed)
@@ -218,35 +223,41 @@ public sealed class LocalPostgres
     }
 
     /// <summary>
-    /// Idempotent: one LOGIN role per service with its password, one database owned by it, CONNECT revoked from
-    /// PUBLIC on every database (so a role reaches only its own). DDL takes no parameters, so the statements are
-    /// built server-side with format(%I, %L) from parameters instead of by string concatenation.
+    /// Idempotent: each database is created when missing, then deploy/postgres/provision-roles.sql (the statements
+    /// the tests and the containers run too) gives it its owner and runtime roles. A cluster from before owner roles
+    /// (tables owned by the runtime role) is converted in place: the script reassigns them to the owner.
+    /// CREATE DATABASE takes no parameters, so it is built server-side with format(%I).
     /// </summary>
     private async Task ProvisionAsync(CancellationToken ct)
     {
-        await using var connection = new NpgsqlConnection(AdminConnectionString);
-        await connection.OpenAsync(ct);
+        await using (var connection = new NpgsqlConnection(AdminConnectionString))
+        {
+            await connection.OpenAsync(ct);
+            foreach (var db in Databases)
+                if (!await ScalarAsync<bool>(connection, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", ct, db))
+                    await ExecuteFormattedAsync(connection, "SELECT format('CREATE DATABASE %I ENCODING ''UTF8''', $1::text)", ct, db);
+        }
 
         foreach (var db in Databases)
         {
-            var roleExists = await ScalarAsync<bool>(connection, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", ct, db);
-            await ExecuteFormattedAsync(connection, roleExists
-                ? "SELECT format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', $1::text, $2::text)"
-                : "SELECT format('CREATE ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', $1::text, $2::text)",
-                ct, db, Passwords[db]);
-
-            var dbExists = await ScalarAsync<bool>(connection, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", ct, db);
-            if (!dbExists)
-                await ExecuteFormattedAsync(connection, "SELECT format('CREATE DATABASE %I OWNER %I ENCODING ''UTF8''', $1::text, $1::text)", ct, db);
-            await ExecuteFormattedAsync(connection, "SELECT format('ALTER DATABASE %I OWNER TO %I', $1::text, $1::text)", ct, db);
-            await ExecuteFormattedAsync(connection, "SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', $1::text)", ct, db);
-            await ExecuteFormattedAsync(connection, "SELECT format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I', $1::text, $1::text)", ct, db);
+            await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(AdminConnectionString) { Database = db }.ConnectionString);
+            await connection.OpenAsync(ct);
+            await ScalarAsync<object>(connection,
+                "SELECT set_config('oms.database', $1, false), set_config('oms.owner_password', $2, false), " +
+                "set_config('oms.runtime_password', $3, false), set_config('oms.statement_timeout', $4, false)",
+                ct, db, Passwords[OwnerRole(db)], Passwords[db], _statementTimeout);
+            await using var provision = new NpgsqlCommand(ProvisionRolesSql.Value, connection);
+            await provision.ExecuteNonQueryAsync(ct);
         }
-
-        // The maintenance databases are reachable by PUBLIC by default: close them too (the superuser is unaffected).
-        foreach (var db in new[] { "postgres", "template1" })
-            await ExecuteFormattedAsync(connection, "SELECT format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', $1::text)", ct, db);
     }
+
+    // deploy/postgres/provision-roles.sql, embedded (see Oms.AppHost.csproj).
+    private static readonly Lazy<string> ProvisionRolesSql = new(() =>
+    {
+        using var stream = typeof(LocalPostgres).Assembly.GetManifestResourceStream("provision-roles.sql")
+            ?? throw new InvalidOperationException("provision-roles.sql is not embedded in the AppHost.");
+        return new StreamReader(stream).ReadToEnd();
+    });
 
     private static async Task<T> ScalarAsync<T>(NpgsqlConnection connection, string sql, CancellationToken ct, params object[] args)
     {

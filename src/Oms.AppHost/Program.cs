@@ -1,12 +1,14 @@
 // The local runner: `dotnet run --project src/Oms.AppHost`.
 // PostgreSQL in a container when a container runtime answers, else a private server from the machine's
-// PostgreSQL binaries; then the three services on 8001-8003 (and 9002-9003, internal h2c), each with its own database and role.
+// PostgreSQL binaries; then the three services on 8001-8003 (and 9002-9003, internal h2c), each with its own database,
+// connected as its runtime role X (DML only) and migrating as its owner role X_owner (deploy/postgres/provision-roles.sql).
 using System.Security.Cryptography;
 using Aspire.Hosting.ApplicationModel;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Oms.AppHost;
 
 // --- Choose where PostgreSQL comes from (OMS_POSTGRES_MODE = auto | container | local). ---
@@ -33,18 +35,52 @@ if (mode != "local")
 var builder = DistributedApplication.CreateBuilder(args);
 var repoRoot = FindRepoRoot(builder.AppHostDirectory);
 
-// --- PostgreSQL: three databases, referenced as ConnectionStrings:orders / inventory / payments. ---
+// --- PostgreSQL: three databases; per database X, ConnectionStrings:X (runtime role) and X_owner (owner role). ---
 LocalPostgres? localPostgres = null;
 IResourceBuilder<IResource> database;
-var connectionStrings = new Dictionary<string, IResourceBuilder<IResourceWithConnectionString>>();
+var connectionStrings = new Dictionary<string, IResourceBuilder<IResourceWithConnectionString>>(); // by role name
+var statementTimeout = Environment.GetEnvironmentVariable("OMS_DB_STATEMENT_TIMEOUT") is { Length: > 0 } st ? st.Trim() : "10s";
+var containerImage = Environment.GetEnvironmentVariable("OMS_POSTGRES_IMAGE") is { Length: > 0 } ci ? ci.Trim() : "postgres:15";
+// Container mode's data volume, named for the image's major version (whose data format it holds).
+const string ContainerDataVolume = "oms-postgres15-data";
+var containerStartTimeout = TimeSpan.FromSeconds(
+    int.TryParse(Environment.GetEnvironmentVariable("OMS_POSTGRES_START_TIMEOUT"), out var cst) && cst > 0 ? cst : 180);
 
 if (runtime is not null)
 {
-    Console.WriteLine($"Container runtime '{runtime}' is healthy: PostgreSQL runs in a container (data volume 'oms-postgres-data').");
-    var postgres = builder.AddPostgres("postgres").WithDataVolume("oms-postgres-data");
+    Console.WriteLine($"Container runtime '{runtime}' is healthy: PostgreSQL runs in a container ({containerImage}, data volume '{ContainerDataVolume}').");
+    // Aspire would wait for ever on an image that cannot be pulled: make sure it is there first, within a bound.
+    if (await ContainerRuntime.EnsureImageAsync(runtime, containerImage, containerStartTimeout) is { } pullError)
+        return Fail($"the PostgreSQL image {containerImage} is not available: {pullError}\n" +
+            $"Make it available (docker pull {containerImage}, or build a local image of that name), or run without containers: OMS_POSTGRES_MODE=local.");
+    var (imageName, imageTag) = ContainerRuntime.SplitImage(containerImage);
+    var initDirectory = Path.Combine(repoRoot, "deploy", "postgres");
+    // The same image and init script as docker-compose.yml: on the volume's first start the script creates the three
+    // databases and their roles (passwords generated once, kept in the AppHost's user secrets like the superuser's).
+    var postgres = builder.AddPostgres("postgres")
+        .WithImageRegistry(null)
+        .WithImage(imageName, imageTag)
+        .WithDataVolume(ContainerDataVolume)
+        .WithInitFiles(Path.Combine(initDirectory, "init-roles.sh"))
+        .WithContainerFiles("/oms", Path.Combine(initDirectory, "provision-roles.sql"))
+        .WithEnvironment("OMS_DATABASES", string.Join(' ', LocalPostgres.Databases))
+        .WithEnvironment("OMS_DB_STATEMENT_TIMEOUT", statementTimeout);
+    var endpoint = postgres.GetEndpoint("tcp");
     foreach (var db in LocalPostgres.Databases)
-        connectionStrings[db] = postgres.AddDatabase($"{db}-db", databaseName: db);
+        foreach (var role in new[] { db, LocalPostgres.OwnerRole(db) })
+        {
+            var password = builder.AddParameter($"{ResourceName(role)}-password",
+                new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true, persist: true);
+            // init-roles.sh reads ORDERS_DB_PASSWORD (runtime) and ORDERS_DB_OWNER_PASSWORD (owner), as in compose.
+            postgres.WithEnvironment(db.ToUpperInvariant() + (role == db ? "_DB_PASSWORD" : "_DB_OWNER_PASSWORD"), password);
+            connectionStrings[role] = builder.AddConnectionString($"{ResourceName(role)}-db", ReferenceExpression.Create(
+                $"Host={endpoint.Property(EndpointProperty.Host)};Port={endpoint.Property(EndpointProperty.Port)};Database={db};Username={role};Password={password}"));
+        }
     database = postgres;
+    // A start that fails or times out is reported by StartWithContainerAsync in one clear message; the host's own
+    // "Hosting failed to start" error with its stack trace would only bury it.
+    builder.Services.AddLogging(logging => logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host",
+        level => !ContainerStart.InProgress && level >= LogLevel.Information));
 }
 else
 {
@@ -59,7 +95,7 @@ else
     var port = int.TryParse(Environment.GetEnvironmentVariable("OMS_POSTGRES_PORT"), out var p) ? p : 5433;
     var dir = Environment.GetEnvironmentVariable("OMS_POSTGRES_DIR") is { Length: > 0 } d ? d : await DefaultDataDirAsync(repoRoot);
     Console.WriteLine("No container runtime answered: running a private PostgreSQL server from the machine's binaries.");
-    localPostgres = new LocalPostgres(binDir, dir, port);
+    localPostgres = new LocalPostgres(binDir, dir, port, statementTimeout);
     try
     {
         await localPostgres.StartAsync(CancellationToken.None);
@@ -89,11 +125,12 @@ else
         .WithHealthCheck("postgres-local");
 
     foreach (var db in LocalPostgres.Databases)
-    {
-        var password = builder.AddParameter($"{db}-db-password", pg.Passwords[db], publishValueAsDefault: false, secret: true);
-        var withoutPassword = $"Host=127.0.0.1;Port={pg.Port};Database={db};Username={db}";
-        connectionStrings[db] = builder.AddConnectionString($"{db}-db", ReferenceExpression.Create($"{withoutPassword};Password={password}"));
-    }
+        foreach (var role in new[] { db, LocalPostgres.OwnerRole(db) })
+        {
+            var password = builder.AddParameter($"{ResourceName(role)}-password", pg.Passwords[role], publishValueAsDefault: false, secret: true);
+            var withoutPassword = $"Host=127.0.0.1;Port={pg.Port};Database={db};Username={role}";
+            connectionStrings[role] = builder.AddConnectionString($"{ResourceName(role)}-db", ReferenceExpression.Create($"{withoutPassword};Password={password}"));
+        }
 }
 
 // --- The service token: from the environment, else a fresh one, printed once here and nowhere else. ---
@@ -122,6 +159,7 @@ IResourceBuilder<ProjectResource> Service<TProject>(string name, int port) where
         .WithEnvironment("ASPNETCORE_ENVIRONMENT", "Development")
         .WithEnvironment("OMS_SERVICE_TOKEN", serviceToken)
         .WithReference(connectionStrings[name], connectionName: name)
+        .WithReference(connectionStrings[LocalPostgres.OwnerRole(name)], connectionName: LocalPostgres.OwnerRole(name))
         .WithHttpHealthCheck("/health/ready")
         .WaitFor(database);
 
@@ -140,7 +178,10 @@ DistributedApplication? app = null;
 try
 {
     app = builder.Build();
-    await app.StartAsync();
+    if (runtime is not null && await StartWithContainerAsync(app, containerStartTimeout) is { } failure)
+        return Fail($"{failure}\nThe container's log: docker logs $(docker ps -aq --filter name=postgres- | head -1)\n" +
+            "Or run without containers: OMS_POSTGRES_MODE=local.");
+    if (runtime is null) await app.StartAsync();
     _ = PrintUrlsWhenReadyAsync(app, tokenGenerated);
     await app.WaitForShutdownAsync();
 }
@@ -154,6 +195,43 @@ finally
     if (localPostgres is not null) await localPostgres.StopAsync();
 }
 return 0;
+
+// Starts the application and waits, within a bound, for the PostgreSQL container to be healthy. Returns null when
+// it is, else what went wrong: the caller exits with that message instead of hanging or printing a stack trace.
+static async Task<string?> StartWithContainerAsync(DistributedApplication app, TimeSpan timeout)
+{
+    using var bounded = new CancellationTokenSource(timeout);
+    ContainerStart.InProgress = true;
+    var notifications = app.Services.GetRequiredService<ResourceNotificationService>();
+    string? lastState = null;
+    try
+    {
+        await app.StartAsync(bounded.Token);
+        var settled = await notifications.WaitForResourceAsync("postgres", e =>
+        {
+            lastState = e.Snapshot.State?.Text;
+            return e.Snapshot.HealthStatus == HealthStatus.Healthy
+                || lastState == KnownResourceStates.FailedToStart || lastState == KnownResourceStates.Exited
+                || lastState == KnownResourceStates.Finished;
+        }, bounded.Token);
+        return settled.Snapshot.HealthStatus == HealthStatus.Healthy ? null : $"the PostgreSQL container did not start (state: {lastState}).";
+    }
+    catch (OperationCanceledException) when (bounded.IsCancellationRequested)
+    {
+        return $"the PostgreSQL container was not healthy within {timeout.TotalSeconds:0} s (state: {lastState ?? "not started"}; OMS_POSTGRES_START_TIMEOUT sets the bound).";
+    }
+    catch (Exception e) when (e is not OperationCanceledException)
+    {
+        return $"the orchestrator could not start the PostgreSQL container: {e.GetBaseException().Message}";
+    }
+    finally
+    {
+        ContainerStart.InProgress = false;
+    }
+}
+
+// Aspire resource names allow letters, digits and hyphens only.
+static string ResourceName(string role) => role.Replace('_', '-');
 
 static async Task PrintUrlsWhenReadyAsync(DistributedApplication app, bool tokenGenerated)
 {
@@ -228,6 +306,12 @@ static async Task<string> DefaultDataDirAsync(string repoRoot)
     var shared = Path.Combine("/var/lib/oms-postgres", id);
     Console.WriteLine($"[postgres] The postgres user cannot enter {repoRoot}; keeping the data in {shared} instead (OMS_POSTGRES_DIR overrides).");
     return shared;
+}
+
+internal static class ContainerStart
+{
+    /// <summary>True while the container-mode start is being waited for (see the log filter in container mode).</summary>
+    public static volatile bool InProgress;
 }
 
 /// <summary>The private PostgreSQL server, shown in the dashboard; its lifetime is managed by <see cref="LocalPostgres"/>.</summary>
