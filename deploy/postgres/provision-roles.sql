@@ -14,6 +14,10 @@ DECLARE
     timeout   text := current_setting('oms.statement_timeout');
     maintenance name;
 BEGIN
+    -- Runs of this script for different databases (parallel tests) would update the same catalog rows (the
+    -- maintenance databases' ACLs) at once, which PostgreSQL refuses ("tuple concurrently updated"): one at a time,
+    -- cluster-wide (an advisory lock would only cover one database; this lock self-conflicts and leaves DML alone).
+    LOCK TABLE pg_catalog.pg_database IN SHARE UPDATE EXCLUSIVE MODE;
     IF db <> current_database() THEN
         RAISE EXCEPTION 'provision-roles.sql must run connected to database "%" (connected to "%")', db, current_database();
     END IF;
