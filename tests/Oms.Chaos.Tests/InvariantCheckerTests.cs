@@ -16,7 +16,7 @@ public sealed class InvariantCheckerTests
         var dbs = new Dictionary<string, string>();
         foreach (var (name, project) in new[] { ("orders", "Orders.Api"), ("inventory", "Inventory.Api"), ("payments", "Payments.Api") })
         {
-            dbs[name] = await pg.CreateDatabaseAsync(name);
+            dbs[name] = (await pg.CreateDatabaseAsync(name)).Admin;
             await ExecAsync(dbs[name], await File.ReadAllTextAsync(Path.Combine(root, "src", project, "Migrations", "0001_initial.sql"),
                 TestContext.Current.CancellationToken));
         }
