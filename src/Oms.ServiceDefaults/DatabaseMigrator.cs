@@ -13,6 +13,9 @@ public sealed class DatabaseMigrator(string migrationConnectionString, System.Re
     // Unpooled: the owner role's connections close when migrations end instead of idling in a pool for the service's life.
     private readonly string connectionString = new NpgsqlConnectionStringBuilder(migrationConnectionString) { Multiplexing = false, Pooling = false }.ConnectionString;
 
+    /// <summary>What <see cref="Migrate"/> warns about first, if anything (e.g. no owner role configured).</summary>
+    public string? Warning => warning;
+
     // Any constant works; it only has to be the same for every replica of one service.
     private const long AdvisoryLockKey = 0x0_4D5F_4D49_4752;
 
