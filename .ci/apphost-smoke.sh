@@ -20,6 +20,9 @@ MADE_VOLUME=0
 if [ "$MODE" = container ] && ! docker volume inspect "$VOLUME" >/dev/null 2>&1; then MADE_VOLUME=1; fi
 
 PID=""
+# Aspire's orchestrator (dcp) outlives the AppHost briefly while it removes the container and its network.
+DCP_BEFORE="$(pgrep -f '/tools/dcp ' | sort)"
+new_dcp() { comm -13 <(echo "$DCP_BEFORE") <(pgrep -f '/tools/dcp ' | sort) | grep . ; }
 stop_apphost() {
   [ -n "$PID" ] || return 0
   kill -0 "$PID" 2>/dev/null || { PID=""; return 0; }
@@ -33,6 +36,9 @@ stop_apphost() {
 cleanup() {
   local rc=$?
   stop_apphost
+  local deadline=$(( $(date +%s) + 60 ))
+  while [ -n "$(new_dcp)" ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 1; done
+  if [ -n "$(new_dcp)" ]; then say "WARNING: dcp still running after 60 s: stopping it"; kill $(new_dcp) 2>/dev/null; fi
   if [ "$rc" -ne 0 ]; then say "failure: last lines of the AppHost's output ($LOG)"; tail -40 "$LOG"; fi
   if [ "$MADE_VOLUME" -eq 1 ]; then
     # Aspire removes its container shortly after the AppHost exits; the volume can go once no container uses it.
