@@ -18,7 +18,7 @@ public sealed class ApiKeyHostTests(PostgresServer pg)
 
     private async Task<(ServiceHost<InventoryEntry> Host, CapturedLogs Logs)> StartInventoryAsync(Dictionary<string, string?> settings)
     {
-        settings["ConnectionStrings:inventory"] = await pg.CreateDatabaseAsync("inventory");
+        foreach (var (key, value) in (await pg.CreateServiceDatabaseAsync("inventory")).Settings("inventory")) settings[key] = value;
         settings["Logging:LogLevel:Default"] = "Trace";
         var logs = new CapturedLogs();
         var host = new ServiceHost<InventoryEntry>(settings, b => b.ConfigureLogging(l => l.AddProvider(logs)));
@@ -151,9 +151,11 @@ public sealed class ApiKeyHostTests(PostgresServer pg)
         var hosts = new List<IAsyncDisposable>();
         try
         {
-            var inventory = new ServiceHost<InventoryEntry>(new Dictionary<string, string?> { ["ConnectionStrings:inventory"] = await pg.CreateDatabaseAsync("inventory") });
-            var payments = new ServiceHost<PaymentsEntry>(new Dictionary<string, string?> { ["ConnectionStrings:payments"] = await pg.CreateDatabaseAsync("payments") });
-            var orders = new ServiceHost<SagaOptions>(new Dictionary<string, string?> { ["ConnectionStrings:orders"] = await pg.CreateDatabaseAsync("orders") });
+            async Task<Dictionary<string, string?>> DatabaseSettings(string service) =>
+                (await pg.CreateServiceDatabaseAsync(service)).Settings(service).ToDictionary(kv => kv.Key, kv => (string?)kv.Value);
+            var inventory = new ServiceHost<InventoryEntry>(await DatabaseSettings("inventory"));
+            var payments = new ServiceHost<PaymentsEntry>(await DatabaseSettings("payments"));
+            var orders = new ServiceHost<SagaOptions>(await DatabaseSettings("orders"));
             hosts.AddRange([inventory, payments, orders]);
             var scoped = new List<string>();
             foreach (var services in new[] { Started(inventory), Started(payments), Started(orders) })
