@@ -1,14 +1,16 @@
 using System.Text.Json.Serialization;
+using Oms.ServiceDefaults;
 
 namespace Inventory.Api;
 
-// Wire shapes (snake_case on the wire). Requests are parsed by FieldReader; these records document them in OpenAPI.
+// Wire shapes (snake_case on the wire). A request record is its body's one description: RequestBody binds and checks it,
+// OpenAPI shows it.
 
-public sealed record ReceiveStockRequest(string ItemSku, long Quantity);
+public sealed record ReceiveStockRequest([property: Sku] string ItemSku, [property: Between(1, StockApi.MaxReceive)] long Quantity);
 
-public sealed record SetStockRequest(long Quantity);
+public sealed record SetStockRequest([property: Between(0, StockApi.MaxSet)] long Quantity);
 
-public sealed record ReserveRequest(Guid OrderId, string ItemSku, int Quantity);
+public sealed record ReserveRequest(Guid OrderId, [property: Sku] string ItemSku, [property: Between(1, StockApi.MaxReserve)] int Quantity);
 
 public sealed record ReleaseRequest(Guid OrderId);
 

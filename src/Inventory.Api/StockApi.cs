@@ -91,9 +91,9 @@ public static class StockApi
     public static async Task<Results<Ok<StockLevel>, ProblemHttpResult>> Receive(
         HttpRequest request, NpgsqlDataSource db, CancellationToken cancellationToken)
     {
-        var ((sku, quantity), problem) = await JsonBody.ReadAsync(request,
-            fields => (fields.Sku() ?? "", fields.Integer("quantity", 1, MaxReceive) ?? 0), cancellationToken);
+        var (body, problem) = await RequestBody.ReadAsync(request, InventoryJsonContext.Default.ReceiveStockRequest, cancellationToken);
         if (problem is not null) return problem;
+        var (sku, quantity) = body;
 
         await using var command = db.CreateCommand(ReceiveSql);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = sku });
@@ -114,12 +114,10 @@ public static class StockApi
     public static async Task<Results<Ok<StockLevel>, ProblemHttpResult>> SetAvailable(
         string sku, HttpRequest request, NpgsqlDataSource db, CancellationToken cancellationToken)
     {
-        var (quantity, problem) = await JsonBody.ReadAsync(request, fields =>
-        {
-            if (!Rules.IsValidSku(sku)) fields.AddError("sku", Rules.SkuRule);
-            return fields.Integer("quantity", 0, MaxSet) ?? 0;
-        }, cancellationToken);
+        var (body, problem) = await RequestBody.ReadAsync(request, InventoryJsonContext.Default.SetStockRequest, cancellationToken,
+            (_, errors) => { if (!Rules.IsValidSku(sku)) errors.Add("sku", Rules.SkuRule); });
         if (problem is not null) return problem;
+        var quantity = body.Quantity;
 
         await using var command = db.CreateCommand(SetSql);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = sku });
@@ -197,10 +195,9 @@ public static class StockApi
     public static async Task<Results<Ok<ReservationResult>, ProblemHttpResult>> Reserve(
         HttpRequest request, NpgsqlDataSource db, CancellationToken cancellationToken)
     {
-        var ((orderId, sku, quantity), problem) = await JsonBody.ReadAsync(request,
-            fields => (fields.Uuid("order_id") ?? Guid.Empty, fields.Sku() ?? "", (int)(fields.Integer("quantity", 1, MaxReserve) ?? 0)),
-            cancellationToken);
+        var (body, problem) = await RequestBody.ReadAsync(request, InventoryJsonContext.Default.ReserveRequest, cancellationToken);
         if (problem is not null) return problem;
+        var (orderId, sku, quantity) = body;
 
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         try
@@ -264,8 +261,9 @@ public static class StockApi
     public static async Task<Results<Ok<ReleaseResult>, ProblemHttpResult>> Release(
         HttpRequest request, NpgsqlDataSource db, CancellationToken cancellationToken)
     {
-        var (orderId, problem) = await JsonBody.ReadOrderIdAsync(request, cancellationToken);
+        var (body, problem) = await RequestBody.ReadAsync(request, InventoryJsonContext.Default.ReleaseRequest, cancellationToken);
         if (problem is not null) return problem;
+        var orderId = body.OrderId;
 
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
 

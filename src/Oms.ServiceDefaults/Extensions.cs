@@ -79,7 +79,7 @@ public static class ServiceDefaultsExtensions
         {
             o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
             o.SerializerOptions.DictionaryKeyPolicy = null;
-            // Bodies are read by FieldReader, which refuses "100" for a number; the OpenAPI schema says so too.
+            // Bodies are read by RequestBody, which refuses "100" for a number; the OpenAPI schema says so too.
             o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
         });
         services.AddOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>().Configure<IConfiguration>((o, config) =>

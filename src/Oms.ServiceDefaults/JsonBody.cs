@@ -9,7 +9,7 @@ namespace Oms.ServiceDefaults;
 /// <summary>
 /// Reads a request body the way the contract wants it: 415 unless JSON, 413 over 64 KiB,
 /// 400 <c>malformed_json</c> unless a JSON object. Field types are checked afterwards by
-/// <see cref="FieldReader"/>, so a wrong type is a validation error rather than malformed JSON.
+/// <see cref="RequestBody"/>, so a wrong type is a validation error rather than malformed JSON.
 /// </summary>
 public static class JsonBody
 {

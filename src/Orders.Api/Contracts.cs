@@ -1,8 +1,18 @@
 using System.Text.Json.Serialization;
+using Oms.ServiceDefaults;
 
 namespace Orders.Api;
 
-public sealed record CreateOrderRequest(string ItemSku, int Quantity, decimal Amount, string IdempotencyKey);
+/// <summary>The order form. The idempotency key may come in the body or the Idempotency-Key header; the handler settles which.</summary>
+public sealed record CreateOrderRequest(
+    [property: Sku] string ItemSku,
+    [property: Between(1, CreateOrderRequest.MaxQuantity)] int Quantity,
+    [property: Money(CreateOrderRequest.MaxAmount)] decimal Amount,
+    [property: IdempotencyKey] string? IdempotencyKey)
+{
+    public const int MaxQuantity = 1_000_000;
+    public const long MaxAmount = 1_000_000_000;
+}
 
 public sealed record OrderResponse(
     Guid OrderId,

@@ -30,16 +30,15 @@ public static class OrdersApi
         HttpContext http, OrderStore store, OrderSaga saga, IOptions<SagaOptions> options)
     {
         var header = http.Request.Headers[IdempotencyKeyHeader];
-        var (request, problem) = await JsonBody.ReadAsync(http.Request, fields => new CreateOrderRequest(
-            fields.Sku() ?? "",
-            (int)(fields.Integer("quantity", 1, 1_000_000) ?? 0),
-            fields.Money("amount", 1_000_000_000m) ?? 0m,
-            IdempotencyKey(fields, header) ?? ""), http.RequestAborted);
+        var key = "";
+        var (request, problem) = await RequestBody.ReadAsync(http.Request, OrdersJsonContext.Default.CreateOrderRequest, http.RequestAborted,
+            (body, errors) => key = IdempotencyKey(body.IdempotencyKey, header, errors) ?? "");
         if (problem is not null) return problem;
+        request = request with { IdempotencyKey = key };
 
         // The saga is not cancelled when the client goes away: finishing the order is cheaper than recovering it.
         var sagaOptions = options.Value;
-        var inserted = await store.TryInsertAsync(Guid.CreateVersion7(), request.IdempotencyKey, request.ItemSku,
+        var inserted = await store.TryInsertAsync(Guid.CreateVersion7(), key, request.ItemSku,
             request.Quantity, request.Amount, Guid.NewGuid(), sagaOptions.RequestLease, http.ApiKeyName());
         if (inserted is null) return await ReplayAsync(http, store, request);
 
@@ -55,7 +54,7 @@ public static class OrdersApi
     private static async Task<Results<Created<OrderResponse>, Ok<OrderResponse>, Accepted<OrderResponse>, ProblemHttpResult>> ReplayAsync(
         HttpContext http, OrderStore store, CreateOrderRequest request)
     {
-        var existing = await store.GetByKeyAsync(http.ApiKeyName(), request.IdempotencyKey, CancellationToken.None)
+        var existing = await store.GetByKeyAsync(http.ApiKeyName(), request.IdempotencyKey!, CancellationToken.None)
             ?? throw new InvalidOperationException("An order with this idempotency key conflicted but cannot be read.");
 
         if (existing.ItemSku != request.ItemSku || existing.Quantity != request.Quantity || existing.Amount != request.Amount)
@@ -74,33 +73,28 @@ public static class OrdersApi
         return TypedResults.Ok(existing.ToResponse());
     }
 
-    private static string? IdempotencyKey(FieldReader fields, Microsoft.Extensions.Primitives.StringValues header)
+    /// <summary>The order's key from the body (already checked against the key rule) or the header; null with the reason in <paramref name="fields"/>.</summary>
+    private static string? IdempotencyKey(string? fromBody, Microsoft.Extensions.Primitives.StringValues header, FieldErrors fields)
     {
-        var fromBody = fields.OptionalString("idempotency_key");
         if (header.Count > 1)
         {
             // Joined they would make a new key ("a,b") that neither header meant.
-            fields.AddError("Idempotency-Key", "must be sent once; this request has several Idempotency-Key headers.");
+            fields.Add("Idempotency-Key", "must be sent once; this request has several Idempotency-Key headers.");
             return null;
         }
         string? fromHeader = header.Count == 1 ? header[0] : null;
         if (fromHeader is not null && !Rules.IsValidIdempotencyKey(fromHeader))
         {
-            fields.AddError("Idempotency-Key", Rules.KeyRule);
-            return null;
-        }
-        if (fromBody is not null && !Rules.IsValidIdempotencyKey(fromBody))
-        {
-            fields.AddError("idempotency_key", Rules.KeyRule);
+            fields.Add("Idempotency-Key", Rules.KeyRule);
             return null;
         }
         if (fromBody is not null && fromHeader is not null && fromBody != fromHeader)
         {
-            fields.AddError("idempotency_key", "differs from the Idempotency-Key header.");
+            fields.Add("idempotency_key", "differs from the Idempotency-Key header.");
             return null;
         }
         var key = fromBody ?? fromHeader;
-        if (key is null) fields.AddError("idempotency_key", "is required (in the body or the Idempotency-Key header).");
+        if (key is null && !fields.Has("idempotency_key")) fields.Add("idempotency_key", "is required (in the body or the Idempotency-Key header).");
         return key;
     }
 

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Oms.ServiceDefaults;
 
 namespace Payments.Api;
 
@@ -12,7 +13,7 @@ public enum PaymentStatus
 }
 #pragma warning restore CA1707
 
-public sealed record AuthorizeRequest(Guid OrderId, decimal Amount);
+public sealed record AuthorizeRequest(Guid OrderId, [property: Money((long)PaymentsApi.MaxAmount)] decimal Amount);
 
 public sealed record VoidRequest(Guid OrderId);
 

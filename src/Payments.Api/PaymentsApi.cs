@@ -79,9 +79,9 @@ public static class PaymentsApi
     internal static async Task<Results<Ok<PaymentResponse>, ProblemHttpResult>> Authorize(
         HttpRequest request, NpgsqlDataSource db, PaymentInserts inserts, CancellationToken cancellationToken)
     {
-        var ((orderId, amount), problem) = await JsonBody.ReadAsync(request,
-            fields => (fields.Uuid("order_id") ?? Guid.Empty, fields.Money("amount", MaxAmount) ?? 0m), cancellationToken);
+        var (body, problem) = await RequestBody.ReadAsync(request, PaymentsJsonContext.Default.AuthorizeRequest, cancellationToken);
         if (problem is not null) return problem;
+        var (orderId, amount) = body;
 
         var status = amount < DeclineThreshold ? PaymentStatus.AUTHORIZED : PaymentStatus.DECLINED;
 
@@ -116,8 +116,9 @@ public static class PaymentsApi
     internal static async Task<Results<Ok<VoidResponse>, ProblemHttpResult>> Void(
         HttpRequest request, NpgsqlDataSource db, CancellationToken cancellationToken)
     {
-        var (orderId, problem) = await JsonBody.ReadOrderIdAsync(request, cancellationToken);
+        var (body, problem) = await RequestBody.ReadAsync(request, PaymentsJsonContext.Default.VoidRequest, cancellationToken);
         if (problem is not null) return problem;
+        var orderId = body.OrderId;
 
         await using var command = db.CreateCommand(VoidSql);
         command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
