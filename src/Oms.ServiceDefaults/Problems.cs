@@ -5,16 +5,6 @@ using Microsoft.AspNetCore.Mvc;
 
 namespace Oms.ServiceDefaults;
 
-public static class JsonEndpointExtensions
-{
-    /// <summary>OpenAPI metadata of an endpoint that takes a JSON body: its shape and the body errors it can answer.</summary>
-    public static RouteHandlerBuilder AcceptsJson<TRequest>(this RouteHandlerBuilder builder) where TRequest : notnull =>
-        builder.Accepts<TRequest>("application/json")
-            .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
-}
-
 /// <summary>RFC 9457 problem responses that always carry a machine-readable <c>code</c>.</summary>
 public static class Problems
 {

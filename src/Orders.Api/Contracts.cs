@@ -1,5 +1,4 @@
 using System.Text.Json.Serialization;
-using Oms.ServiceDefaults;
 
 namespace Orders.Api;
 

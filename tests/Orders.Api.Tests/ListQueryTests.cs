@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Npgsql;
-using Oms.ServiceDefaults;
+using Oms.Database;
 using Oms.Testing;
 
 namespace Orders.Api.Tests;

@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
+using Oms.Database;
 using Oms.ServiceDefaults;
 using Oms.Testing;
 using Payments.Api;

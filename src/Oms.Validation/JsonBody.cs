@@ -3,8 +3,9 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Oms.ServiceDefaults;
 
-namespace Oms.ServiceDefaults;
+namespace Oms.Validation;
 
 /// <summary>
 /// Reads a request body the way the contract wants it: 415 unless JSON, 413 over 64 KiB,
@@ -13,7 +14,7 @@ namespace Oms.ServiceDefaults;
 /// </summary>
 public static class JsonBody
 {
-    public const int MaxBytes = 64 * 1024;
+    public const int MaxBytes = ServiceDefaultsExtensions.MaxRequestBodyBytes;
     private const int DrainLimitBytes = 1024 * 1024;
 
     public static async Task<(JsonDocument? Document, ProblemHttpResult? Problem)> ReadObjectAsync(
@@ -79,28 +80,6 @@ public static class JsonBody
         }
     }
 
-    /// <summary>
-    /// Reads a JSON object body and maps it with <paramref name="read"/>, which pulls every field through the
-    /// <see cref="FieldReader"/>; any broken rule makes the result a 400 validation problem (the mapped value is then
-    /// discarded, so <paramref name="read"/> may fill missing fields with placeholders).
-    /// </summary>
-    public static async Task<(T Value, ProblemHttpResult? Problem)> ReadAsync<T>(
-        HttpRequest request, Func<FieldReader, T> read, CancellationToken cancellationToken)
-    {
-        var (document, problem) = await ReadObjectAsync(request, cancellationToken);
-        if (problem is not null) return (default!, problem);
-        using (document)
-        {
-            var fields = new FieldReader(document!.RootElement);
-            var value = read(fields);
-            return fields.IsValid ? (value, null) : (default!, fields.Problem());
-        }
-    }
-
-    /// <summary>A body whose one field is <c>order_id</c> (release, void).</summary>
-    public static Task<(Guid OrderId, ProblemHttpResult? Problem)> ReadOrderIdAsync(HttpRequest request, CancellationToken cancellationToken) =>
-        ReadAsync(request, fields => fields.Uuid("order_id") ?? Guid.Empty, cancellationToken);
-
     /// <summary>Whether every property name and string in <paramref name="element"/> decodes (no lone surrogate escapes).</summary>
     private static bool DecodesAsUtf16(JsonElement element)
     {
@@ -136,67 +115,26 @@ public static class JsonBody
         Problems.Create(StatusCodes.Status400BadRequest, Problems.MalformedJson, "Malformed JSON.", detail);
 }
 
-/// <summary>Pulls typed fields out of a JSON object, collecting every rule a field breaks.</summary>
-public sealed class FieldReader(JsonElement root)
+/// <summary>Field rules from the contract, shared by body and query validation.</summary>
+public static class Rules
 {
-    private readonly Dictionary<string, List<string>> _errors = new(StringComparer.Ordinal);
+    public const string SkuRule = "must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'.";
+    public const string KeyRule = "must be 1-255 printable ASCII characters.";
 
-    public bool IsValid => _errors.Count == 0;
-
-    public void AddError(string field, string message)
+    public static bool IsValidSku(string? sku)
     {
-        if (!_errors.TryGetValue(field, out var list)) _errors[field] = list = [];
-        list.Add(message);
+        if (string.IsNullOrEmpty(sku) || sku.Length > 64) return false;
+        foreach (var c in sku)
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-')) return false;
+        return true;
     }
 
-    public ProblemHttpResult Problem() =>
-        Problems.Validation(_errors.ToDictionary(e => e.Key, e => e.Value.ToArray()));
-
-    private bool TryGet(string field, out JsonElement value)
+    public static bool IsValidIdempotencyKey(string? key)
     {
-        if (root.TryGetProperty(field, out value) && value.ValueKind != JsonValueKind.Null) return true;
-        AddError(field, "is required.");
-        return false;
-    }
-
-    /// <summary>An integer in [min, max]; "2", 1.5 and 1e3-style non-integers are rejected.</summary>
-    public long? Integer(string field, long min, long max)
-    {
-        if (!TryGet(field, out var value)) return null;
-        if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt64(out var number))
-        {
-            AddError(field, "must be an integer.");
-            return null;
-        }
-        if (number < min || number > max)
-        {
-            AddError(field, $"must be between {min} and {max}.");
-            return null;
-        }
-        return number;
-    }
-
-    /// <summary>Money: a JSON number in [0, max] with at most two decimal places.</summary>
-    public decimal? Money(string field, decimal max)
-    {
-        if (!TryGet(field, out var value)) return null;
-        if (value.ValueKind != JsonValueKind.Number || !value.TryGetDecimal(out var amount))
-        {
-            AddError(field, "must be a number.");
-            return null;
-        }
-        if (amount < 0 || amount > max)
-        {
-            AddError(field, $"must be between 0 and {max.ToString(CultureInfo.InvariantCulture)}.");
-            return null;
-        }
-        // Judge the number as written: decimal parsing rounds past 28 digits (999.9999999999999999999999999999 → 1000).
-        if (DecimalPlaces(value.GetRawText()) > 2)
-        {
-            AddError(field, "must have at most 2 decimal places.");
-            return null;
-        }
-        return amount;
+        if (string.IsNullOrEmpty(key) || key.Length > 255) return false;
+        foreach (var c in key)
+            if (c < 0x20 || c > 0x7E) return false;
+        return true;
     }
 
     /// <summary>Decimal places of a JSON number's text once trailing zeros are dropped: "1.50" → 1, "15e-3" → 3, "1e2" → 0.</summary>
@@ -220,66 +158,6 @@ public sealed class FieldReader(JsonElement root)
         var trailingZeros = fraction.Length - fraction.TrimEnd('0').Length;
         if (trailingZeros == fraction.Length) trailingZeros += digits.Length - digits.TrimEnd('0').Length;
         return Math.Max(0, scale - trailingZeros);
-    }
-
-    public string? Sku(string field = "item_sku")
-    {
-        if (!TryGet(field, out var value)) return null;
-        if (value.ValueKind != JsonValueKind.String)
-        {
-            AddError(field, "must be a string.");
-            return null;
-        }
-        var sku = value.GetString()!;
-        if (!Rules.IsValidSku(sku))
-        {
-            AddError(field, Rules.SkuRule);
-            return null;
-        }
-        return sku;
-    }
-
-    public Guid? Uuid(string field)
-    {
-        if (!TryGet(field, out var value)) return null;
-        if (value.ValueKind != JsonValueKind.String || !Guid.TryParse(value.GetString(), out var id))
-        {
-            AddError(field, "must be a UUID string.");
-            return null;
-        }
-        return id;
-    }
-
-    /// <summary>An optional string: null when absent; an error when present with the wrong type.</summary>
-    public string? OptionalString(string field)
-    {
-        if (!root.TryGetProperty(field, out var value) || value.ValueKind == JsonValueKind.Null) return null;
-        if (value.ValueKind == JsonValueKind.String) return value.GetString();
-        AddError(field, "must be a string.");
-        return null;
-    }
-}
-
-/// <summary>Field rules from the contract, shared by body and query validation.</summary>
-public static class Rules
-{
-    public const string SkuRule = "must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'.";
-    public const string KeyRule = "must be 1-255 printable ASCII characters.";
-
-    public static bool IsValidSku(string? sku)
-    {
-        if (string.IsNullOrEmpty(sku) || sku.Length > 64) return false;
-        foreach (var c in sku)
-            if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-')) return false;
-        return true;
-    }
-
-    public static bool IsValidIdempotencyKey(string? key)
-    {
-        if (string.IsNullOrEmpty(key) || key.Length > 255) return false;
-        foreach (var c in key)
-            if (c < 0x20 || c > 0x7E) return false;
-        return true;
     }
 
     /// <summary>Parses the shared <c>limit</c> query parameter: 1-500, default 50.</summary>

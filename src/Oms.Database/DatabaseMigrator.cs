@@ -2,7 +2,7 @@ using DbUp;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
-namespace Oms.ServiceDefaults;
+namespace Oms.Database;
 
 /// <summary>Applies a service's embedded SQL scripts with DbUp, one replica at a time.</summary>
 /// <param name="migrationConnectionString">The owner role's connection string (or the runtime role's in a one-role setup).</param>

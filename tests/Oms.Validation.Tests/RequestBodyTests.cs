@@ -4,9 +4,10 @@ using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Oms.ServiceDefaults;
+using Oms.Validation;
 using Xunit;
 
-namespace Oms.ServiceDefaults.Tests;
+namespace Oms.Validation.Tests;
 
 // Bodies shaped like the ones the contract is adding (multi-line order, cancel), described only by their records.
 public sealed record Line([property: Sku] string ItemSku, [property: Between(1, 1_000_000)] int Quantity);

@@ -1,8 +1,8 @@
 using Xunit;
 using System.Collections.Concurrent;
-using Oms.ServiceDefaults;
+using Oms.Database;
 
-namespace Oms.ServiceDefaults.Tests;
+namespace Oms.Database.Tests;
 
 public sealed class CoalescerTests
 {

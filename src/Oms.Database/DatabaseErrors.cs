@@ -1,6 +1,6 @@
 using Npgsql;
 
-namespace Oms.ServiceDefaults;
+namespace Oms.Database;
 
 /// <summary>Tells a database that cannot serve us now (retry later: 503) from a statement it refused (our bug: 500).</summary>
 public static class DatabaseErrors

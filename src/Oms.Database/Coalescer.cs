@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using System.Diagnostics;
 using System.Threading.Channels;
 
-namespace Oms.ServiceDefaults;
+namespace Oms.Database;
 
 public sealed class CoalescingOptions
 {

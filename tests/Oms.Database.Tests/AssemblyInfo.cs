@@ -1,0 +1,4 @@
+using Oms.Testing;
+using Xunit;
+
+[assembly: AssemblyFixture(typeof(PostgresServer))]

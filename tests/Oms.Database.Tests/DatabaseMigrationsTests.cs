@@ -1,0 +1,71 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Npgsql;
+using Oms.Testing;
+using Xunit;
+
+namespace Oms.Database.Tests;
+
+/// <summary>Migrations run when the host starts, before every other hosted service (Kestrel among them) starts.</summary>
+public sealed class DatabaseMigrationsTests(PostgresServer postgres)
+{
+    /// <summary>A hosted service registered before the database: what it finds when it starts.</summary>
+    private sealed class EarlyProbe(string connectionString) : IHostedService
+    {
+        public long? RowsSeen { get; private set; }
+        public bool Started { get; private set; }
+
+        public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            Started = true;
+            await using var connection = new NpgsqlConnection(connectionString);
+            await connection.OpenAsync(cancellationToken);
+            await using var command = new NpgsqlCommand("SELECT count(*) FROM migration_probe", connection);
+            RowsSeen = (long?)await command.ExecuteScalarAsync(cancellationToken);
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
+    private static (IHost Host, EarlyProbe Probe) Build(string connectionString)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration["ConnectionStrings:probe"] = connectionString;
+        var probe = new EarlyProbe(connectionString);
+        builder.Services.AddHostedService(_ => probe);
+        builder.AddServiceDatabase("probe", typeof(DatabaseMigrationsTests).Assembly);
+        return (builder.Build(), probe);
+    }
+
+    [Fact]
+    public async Task The_schema_is_current_before_any_hosted_service_starts()
+    {
+        var (host, probe) = Build(await postgres.CreateDatabaseAsync("migrations_first"));
+        using (host)
+        {
+            await host.StartAsync(TestContext.Current.CancellationToken);
+            Assert.Equal(1, probe.RowsSeen);
+            await host.StopAsync(TestContext.Current.CancellationToken);
+        }
+    }
+
+    [Fact]
+    public async Task A_failed_migration_fails_the_start_and_nothing_else_starts()
+    {
+        var database = await postgres.CreateDatabaseAsync("migrations_fail");
+        // A table the script cannot create again: the migration fails.
+        await using (var connection = new NpgsqlConnection(database))
+        {
+            await connection.OpenAsync(TestContext.Current.CancellationToken);
+            await using var command = new NpgsqlCommand("CREATE TABLE migration_probe (other text)", connection);
+            await command.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+        }
+        var (host, probe) = Build(database);
+        using (host)
+        {
+            var error = await Assert.ThrowsAnyAsync<Exception>(() => host.StartAsync(TestContext.Current.CancellationToken));
+            Assert.Contains("0001_probe.sql", error.ToString());
+            Assert.False(probe.Started);
+        }
+    }
+}
