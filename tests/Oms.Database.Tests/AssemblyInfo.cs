@@ -1,4 +1,3 @@
 using Oms.Testing;
-using Xunit;
 
 [assembly: AssemblyFixture(typeof(PostgresServer))]

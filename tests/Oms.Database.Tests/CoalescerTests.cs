@@ -1,4 +1,3 @@
-using Xunit;
 using System.Collections.Concurrent;
 using Oms.Database;
 

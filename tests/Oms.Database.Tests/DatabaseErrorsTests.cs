@@ -1,4 +1,3 @@
-using Xunit;
 using Npgsql;
 using Oms.Database;
 

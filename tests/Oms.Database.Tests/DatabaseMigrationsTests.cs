@@ -2,7 +2,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Npgsql;
 using Oms.Testing;
-using Xunit;
 
 namespace Oms.Database.Tests;
 

@@ -5,7 +5,6 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Oms.ServiceDefaults;
 using Oms.Validation;
-using Xunit;
 
 namespace Oms.Validation.Tests;
 
