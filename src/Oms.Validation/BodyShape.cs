@@ -1,14 +1,9 @@
 using System.Collections.Concurrent;
 using System.ComponentModel.DataAnnotations;
-using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.Http.HttpResults;
-using Oms.ServiceDefaults;
 
 namespace Oms.Validation;
 
@@ -58,8 +53,7 @@ internal sealed class BodyShape
             p.Name,
             IsRequired: !(p.AssociatedParameter?.IsNullable ?? p.IsSetNullable),
             Build(options.GetTypeInfo(p.PropertyType), options),
-            p.AttributeProvider?.GetCustomAttributes(typeof(ValidationAttribute), inherit: true).Cast<ValidationAttribute>().ToArray() ?? [],
-            p))]),
+            p.AttributeProvider?.GetCustomAttributes(typeof(ValidationAttribute), inherit: true).Cast<ValidationAttribute>().ToArray() ?? []))]),
         JsonTypeInfoKind.Enumerable when type.ElementType is { } element => new ListNode(type, Build(options.GetTypeInfo(element), options)),
         _ => new ValueNode(type),
     };
@@ -94,7 +88,7 @@ internal sealed class BodyShape
         }
     }
 
-    private sealed record Member(string Name, bool IsRequired, Node Node, ValidationAttribute[] Rules, JsonPropertyInfo Property);
+    private sealed record Member(string Name, bool IsRequired, Node Node, ValidationAttribute[] Rules);
 
     private sealed class ObjectNode(JsonTypeInfo type, Member[] members) : Node(type)
     {
@@ -206,9 +200,9 @@ internal sealed class BodyShape
 
         public override object? Read(JsonElement element, string path, FieldErrors errors)
         {
-            // Integers are judged as 64-bit first, so that a value past an int's range breaks the field's range rule
-            // ("must be between 1 and 1000000") rather than reading as a wrong type; the deserialize below then
-            // only runs for values the rules accept.
+            // Integers are judged as 64-bit, so that a value past an int's range breaks the field's range rule
+            // ("must be between 1 and 1000000") rather than reading as a wrong type; the record itself is
+            // deserialized only once every field has kept its rules.
             if (_integer)
             {
                 if (element.ValueKind == JsonValueKind.Number && element.TryGetInt64(out var number)) return number;

@@ -117,6 +117,17 @@ public sealed class RequestBodyTests
     }
 
     [Fact]
+    public async Task Of_a_member_sent_twice_the_last_is_both_checked_and_bound()
+    {
+        var (_, problem) = await Basket("""{"items":[{"item_sku":"A","quantity":1}],"amount":1,"amount":1.234}""");
+        Assert.Equal(["amount"], Errors(problem).Keys);
+
+        var (basket, accepted) = await Basket("""{"items":[{"item_sku":"A","quantity":1}],"amount":1.234,"amount":2}""");
+        Assert.Null(accepted);
+        Assert.Equal(2m, basket.Amount);
+    }
+
+    [Fact]
     public async Task Rules_across_fields_run_once_every_field_is_valid()
     {
         var (_, problem) = await Basket("""{"items":[{"item_sku":"A","quantity":1},{"item_sku":"B","quantity":1},{"item_sku":"A","quantity":2}],"amount":1}""");
