@@ -6,6 +6,13 @@ namespace Inventory.Api;
 // Wire shapes (snake_case on the wire). A request record is its body's one description: RequestBody binds and checks it,
 // OpenAPI shows it.
 
+/// <summary>A reservation's status: the same string on the wire and in the database (its CHECK constraint lists them).</summary>
+public static class ReservationStatus
+{
+    public const string Reserved = "RESERVED";
+    public const string Released = "RELEASED";
+}
+
 public sealed record ReceiveStockRequest([property: Sku] string ItemSku, [property: Between(1, StockApi.MaxReceive)] long Quantity);
 
 public sealed record SetStockRequest([property: Between(0, StockApi.MaxSet)] long Quantity);

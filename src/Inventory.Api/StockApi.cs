@@ -11,9 +11,6 @@ public static class StockApi
     public const string IdempotencyKeyReused = "idempotency_key_reused";
     public const string ReservationReleased = "reservation_released";
 
-    public const string Reserved = "RESERVED";
-    public const string Released = "RELEASED";
-
     public const long MaxReceive = 1_000_000_000;
     public const long MaxSet = 1_000_000_000;
     public const long MaxReserve = 1_000_000;
@@ -140,7 +137,7 @@ public static class StockApi
         var reserve = await store.ReserveAsync(orderId, sku, quantity, cancellationToken);
         return reserve.Outcome switch
         {
-            ReserveOutcome.Reserved => TypedResults.Ok(new ReservationResult(orderId, sku, quantity, Reserved, reserve.Remaining)),
+            ReserveOutcome.Reserved => TypedResults.Ok(new ReservationResult(orderId, sku, quantity, ReservationStatus.Reserved, reserve.Remaining)),
             ReserveOutcome.Released => Problems.Create(StatusCodes.Status409Conflict, ReservationReleased, "Reservation released.",
                 $"Order {orderId} was already released; it cannot reserve stock again."),
             ReserveOutcome.OtherLines => Problems.Create(StatusCodes.Status422UnprocessableEntity, IdempotencyKeyReused, "Idempotency key reused.",
@@ -159,6 +156,6 @@ public static class StockApi
         if (problem is not null) return problem;
         var orderId = body.OrderId;
 
-        return TypedResults.Ok(new ReleaseResult(orderId, Released, await store.ReleaseAsync(orderId, cancellationToken)));
+        return TypedResults.Ok(new ReleaseResult(orderId, ReservationStatus.Released, await store.ReleaseAsync(orderId, cancellationToken)));
     }
 }

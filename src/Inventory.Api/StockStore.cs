@@ -128,7 +128,7 @@ public sealed class StockStore(NpgsqlDataSource db)
 
         if (!reader.IsDBNull(3))
         {
-            if (reader.GetString(3) == StockApi.Released) return new OneLineReserve(ReserveOutcome.Released);
+            if (reader.GetString(3) == ReservationStatus.Released) return new OneLineReserve(ReserveOutcome.Released);
             var firstSku = reader.GetString(0);
             var firstQuantity = reader.GetInt32(1);
             return firstSku == sku && firstQuantity == quantity

@@ -4,9 +4,9 @@ using Oms.ServiceDefaults;
 
 namespace Payments.Api;
 
-public sealed record NewPayment(Guid OrderId, Guid PaymentId, decimal Amount, PaymentStatus Status);
+public sealed record NewPayment(Guid OrderId, Guid PaymentId, decimal Amount, string Status);
 
-public sealed record InsertedPayment(Guid PaymentId, decimal Amount, PaymentStatus Status);
+public sealed record InsertedPayment(Guid PaymentId, decimal Amount, string Status);
 
 /// <summary>
 /// The payments table: one row per order, so <c>order_id</c> is the idempotency key of authorize and void, and every
@@ -66,7 +66,7 @@ public sealed class PaymentStore : IAsyncDisposable
         command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken)) return null;
-        return new PaymentDetails(reader.GetGuid(0), orderId, reader.GetDecimal(1), FromDb(reader.GetString(2)),
+        return new PaymentDetails(reader.GetGuid(0), orderId, reader.GetDecimal(1), PaymentStatus.Parse(reader.GetString(2)),
             reader.GetFieldValue<DateTime>(3), reader.GetFieldValue<DateTime>(4));
     }
 
@@ -87,38 +87,23 @@ public sealed class PaymentStore : IAsyncDisposable
             command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = payments[0].OrderId });
             command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = payments[0].PaymentId });
             command.Parameters.Add(new NpgsqlParameter<decimal> { TypedValue = payments[0].Amount });
-            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = ToDb(payments[0].Status) });
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = payments[0].Status });
         }
         else
         {
             command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. payments.Select(p => p.OrderId)] });
             command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. payments.Select(p => p.PaymentId)] });
             command.Parameters.Add(new NpgsqlParameter<decimal[]> { TypedValue = [.. payments.Select(p => p.Amount)] });
-            command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. payments.Select(p => ToDb(p.Status))] });
+            command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. payments.Select(p => p.Status)] });
         }
         var inserted = new Dictionary<Guid, InsertedPayment>();
         await using (var reader = await command.ExecuteReaderAsync())
         {
             while (await reader.ReadAsync())
-                inserted[reader.GetGuid(0)] = new InsertedPayment(reader.GetGuid(0), reader.GetDecimal(1), FromDb(reader.GetString(2)));
+                inserted[reader.GetGuid(0)] = new InsertedPayment(reader.GetGuid(0), reader.GetDecimal(1), PaymentStatus.Parse(reader.GetString(2)));
         }
         return [.. payments.Select(p => inserted.GetValueOrDefault(p.PaymentId))];
     }
-
-    private static string ToDb(PaymentStatus status) => status switch
-    {
-        PaymentStatus.AUTHORIZED => "AUTHORIZED",
-        PaymentStatus.DECLINED => "DECLINED",
-        _ => "VOIDED",
-    };
-
-    private static PaymentStatus FromDb(string status) => status switch
-    {
-        "AUTHORIZED" => PaymentStatus.AUTHORIZED,
-        "DECLINED" => PaymentStatus.DECLINED,
-        "VOIDED" => PaymentStatus.VOIDED,
-        _ => throw new InvalidOperationException($"Unknown payment status '{status}' in the database."),
-    };
 
     public ValueTask DisposeAsync() => inserts.DisposeAsync();
 }

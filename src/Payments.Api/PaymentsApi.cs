@@ -67,12 +67,12 @@ public static class PaymentsApi
         if (problem is not null) return problem;
         var (orderId, amount) = body;
 
-        var status = amount < DeclineThreshold ? PaymentStatus.AUTHORIZED : PaymentStatus.DECLINED;
+        var status = amount < DeclineThreshold ? PaymentStatus.Authorized : PaymentStatus.Declined;
 
         var inserted = await store.TryInsertAsync(new NewPayment(orderId, Guid.CreateVersion7(), amount, status));
         if (inserted is not null)
         {
-            Authorizations.Add(1, new KeyValuePair<string, object?>("outcome", status.ToString()));
+            Authorizations.Add(1, new KeyValuePair<string, object?>("outcome", status));
             return TypedResults.Ok(new PaymentResponse(inserted.PaymentId, orderId, inserted.Amount, inserted.Status));
         }
 
@@ -80,7 +80,7 @@ public static class PaymentsApi
         var stored = await store.FindAsync(orderId, cancellationToken)
             ?? throw new InvalidOperationException($"Payment row for order {orderId} vanished after a conflict.");
 
-        if (stored.Status == PaymentStatus.VOIDED)
+        if (stored.Status == PaymentStatus.Voided)
         {
             Authorizations.Add(1, new KeyValuePair<string, object?>("outcome", PaymentVoided));
             return Problems.Create(StatusCodes.Status409Conflict, PaymentVoided, "Payment voided.",
@@ -106,7 +106,7 @@ public static class PaymentsApi
 
         await store.VoidAsync(orderId, cancellationToken);
         Voids.Add(1);
-        return TypedResults.Ok(new VoidResponse(orderId, PaymentStatus.VOIDED));
+        return TypedResults.Ok(new VoidResponse(orderId, PaymentStatus.Voided));
     }
 
     internal static async Task<Results<Ok<PaymentDetails>, ProblemHttpResult>> Get(
