@@ -55,7 +55,7 @@ public static class StockApi
 
         internalOnly.MapPost("/reserve", Reserve)
             .WithName("ReserveStock")
-            .WithSummary("Internal: atomically take stock for an order. Idempotent on order_id.")
+            .WithSummary("Internal: atomically take stock for an order, one line or every line of items (all or none). Idempotent on order_id.")
             .AcceptsJson<ReserveRequest>()
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status404NotFound)
@@ -132,21 +132,81 @@ public static class StockApi
     {
         var (body, problem) = await RequestBody.ReadAsync(request, InventoryJsonContext.Default.ReserveRequest, cancellationToken);
         if (problem is not null) return problem;
-        var (orderId, sku, quantity) = body;
+        var orderId = body.OrderId;
 
-        var reserve = await store.ReserveAsync(orderId, sku, quantity, cancellationToken);
-        return reserve.Outcome switch
+        if (body.Items is null)
         {
-            ReserveOutcome.Reserved => TypedResults.Ok(new ReservationResult(orderId, sku, quantity, ReservationStatus.Reserved, reserve.Remaining)),
-            ReserveOutcome.Released => Problems.Create(StatusCodes.Status409Conflict, ReservationReleased, "Reservation released.",
-                $"Order {orderId} was already released; it cannot reserve stock again."),
+            var (sku, quantity) = (body.ItemSku!, body.Quantity!.Value);
+            var reserve = await store.ReserveAsync(orderId, sku, quantity, cancellationToken);
+            return reserve.Outcome switch
+            {
+                ReserveOutcome.Reserved => TypedResults.Ok(ReservationResult.OneLine(orderId, sku, quantity, reserve.Remaining)),
+                ReserveOutcome.Released => ReleasedProblem(orderId),
+                ReserveOutcome.OtherLines => OtherLinesProblem(orderId, reserve),
+                ReserveOutcome.InsufficientStock => Problems.Create(StatusCodes.Status409Conflict, InsufficientStock, "Insufficient stock.",
+                    $"Not enough available stock of '{sku}' to reserve {quantity}."),
+                ReserveOutcome.UnknownItem => Problems.Create(StatusCodes.Status404NotFound, UnknownItem, "Unknown item.", $"No stock item '{sku}'."),
+                _ => throw new InvalidOperationException($"Unhandled reserve outcome {reserve.Outcome}."),
+            };
+        }
+
+        // One line in the items form is the same reservation as the one-line form (stored alike, so either replays the other).
+        if (body.Items is [var only])
+        {
+            var reserve = await store.ReserveAsync(orderId, only.ItemSku, only.Quantity, cancellationToken);
+            return reserve.Outcome switch
+            {
+                ReserveOutcome.Reserved => TypedResults.Ok(ReservationResult.Lines(orderId,
+                    [new ReservedLine(only.ItemSku, only.Quantity, reserve.Remaining)])),
+                ReserveOutcome.Released => ReleasedProblem(orderId),
+                ReserveOutcome.OtherLines => OtherLinesProblem(orderId, reserve),
+                ReserveOutcome.InsufficientStock => NothingHeld(ReserveOutcome.InsufficientStock,
+                    new Dictionary<string, string[]> { [only.ItemSku] = [$"not enough available stock to reserve {only.Quantity}."] }),
+                ReserveOutcome.UnknownItem => NothingHeld(ReserveOutcome.UnknownItem,
+                    new Dictionary<string, string[]> { [only.ItemSku] = ["no such item."] }),
+                _ => throw new InvalidOperationException($"Unhandled reserve outcome {reserve.Outcome}."),
+            };
+        }
+
+        var lines = await store.ReserveLinesAsync(orderId, body.Items, cancellationToken);
+        return lines.Outcome switch
+        {
+            ReserveOutcome.Reserved => TypedResults.Ok(ReservationResult.Lines(orderId, lines.Lines)),
+            ReserveOutcome.Released => ReleasedProblem(orderId),
             ReserveOutcome.OtherLines => Problems.Create(StatusCodes.Status422UnprocessableEntity, IdempotencyKeyReused, "Idempotency key reused.",
-                $"Order {orderId} already reserved {reserve.HeldQuantity} of '{reserve.HeldSku}'; a reserve with another sku or quantity is refused."),
-            ReserveOutcome.InsufficientStock => Problems.Create(StatusCodes.Status409Conflict, InsufficientStock, "Insufficient stock.",
-                $"Not enough available stock of '{sku}' to reserve {quantity}."),
-            ReserveOutcome.UnknownItem => Problems.Create(StatusCodes.Status404NotFound, UnknownItem, "Unknown item.", $"No stock item '{sku}'."),
-            _ => throw new InvalidOperationException($"Unhandled reserve outcome {reserve.Outcome}."),
+                $"Order {orderId} already reserved other lines ({Describe(lines.Lines)}); a reserve with other lines is refused."),
+            ReserveOutcome.InsufficientStock or ReserveOutcome.UnknownItem => NothingHeld(lines.Outcome, lines.Reasons!),
+            _ => throw new InvalidOperationException($"Unhandled reserve outcome {lines.Outcome}."),
         };
+    }
+
+    private static ProblemHttpResult ReleasedProblem(Guid orderId) =>
+        Problems.Create(StatusCodes.Status409Conflict, ReservationReleased, "Reservation released.",
+            $"Order {orderId} was already released; it cannot reserve stock again.");
+
+    private static ProblemHttpResult OtherLinesProblem(Guid orderId, OneLineReserve held) =>
+        Problems.Create(StatusCodes.Status422UnprocessableEntity, IdempotencyKeyReused, "Idempotency key reused.", held.HeldSku is null
+            ? $"Order {orderId} already reserved several lines; a reserve with other lines is refused."
+            : $"Order {orderId} already reserved {held.HeldQuantity} of '{held.HeldSku}'; a reserve with another sku or quantity is refused.");
+
+    private static string Describe(IEnumerable<ReservedLine> lines) => string.Join(", ", lines.Select(l => $"{l.Quantity} of '{l.ItemSku}'"));
+
+    /// <summary>A multi-line reserve that held nothing: 404 when an item is unknown, else 409; <c>errors</c> names every SKU at fault.</summary>
+    private static ProblemHttpResult NothingHeld(ReserveOutcome outcome, IReadOnlyDictionary<string, string[]> reasons)
+    {
+        var unknown = outcome == ReserveOutcome.UnknownItem;
+        var (status, code, title) = unknown
+            ? (StatusCodes.Status404NotFound, UnknownItem, "Unknown item.")
+            : (StatusCodes.Status409Conflict, InsufficientStock, "Insufficient stock.");
+        return TypedResults.Problem(new HttpValidationProblemDetails(reasons.ToDictionary())
+        {
+            Type = Problems.TypeUri(code),
+            Title = title,
+            Status = status,
+            Detail = (unknown ? "Unknown item or not enough stock for: " : "Not enough available stock of: ")
+                     + string.Join(", ", reasons.Keys.Select(k => $"'{k}'")) + ". Nothing was reserved.",
+            Extensions = { ["code"] = code },
+        });
     }
 
     public static async Task<Results<Ok<ReleaseResult>, ProblemHttpResult>> Release(
