@@ -2,25 +2,32 @@ using System.Text.Json.Serialization;
 
 namespace Payments.Api;
 
-[JsonConverter(typeof(JsonStringEnumConverter<PaymentStatus>))]
-#pragma warning disable CA1707 // Wire values are UPPER_CASE, as the contract says.
-public enum PaymentStatus
+/// <summary>A payment's status: the same string on the wire and in the database (its CHECK constraint lists them).</summary>
+public static class PaymentStatus
 {
-    AUTHORIZED,
-    DECLINED,
-    VOIDED,
+    public const string Authorized = "AUTHORIZED";
+    public const string Declined = "DECLINED";
+    public const string Voided = "VOIDED";
+
+    /// <summary>A status read from the database; anything else is a bug, never silently another status.</summary>
+    public static string Parse(string stored) => stored switch
+    {
+        Authorized => Authorized,
+        Declined => Declined,
+        Voided => Voided,
+        _ => throw new InvalidOperationException($"Unknown payment status '{stored}' in the database."),
+    };
 }
-#pragma warning restore CA1707
 
 public sealed record AuthorizeRequest(Guid OrderId, [property: Money((long)PaymentsApi.MaxAmount)] decimal Amount);
 
 public sealed record VoidRequest(Guid OrderId);
 
-public sealed record PaymentResponse(Guid PaymentId, Guid OrderId, decimal Amount, PaymentStatus Status);
+public sealed record PaymentResponse(Guid PaymentId, Guid OrderId, decimal Amount, string Status);
 
-public sealed record VoidResponse(Guid OrderId, PaymentStatus Status);
+public sealed record VoidResponse(Guid OrderId, string Status);
 
-public sealed record PaymentDetails(Guid PaymentId, Guid OrderId, decimal Amount, PaymentStatus Status,
+public sealed record PaymentDetails(Guid PaymentId, Guid OrderId, decimal Amount, string Status,
     DateTime CreatedAt, DateTime UpdatedAt);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]

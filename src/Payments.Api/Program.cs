@@ -4,7 +4,7 @@ using Payments.Api;
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddServiceDatabase("payments", typeof(PaymentsApi).Assembly);
-builder.Services.AddSingleton<PaymentInserts>();
+builder.Services.AddSingleton<PaymentStore>();
 builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, PaymentsJsonContext.Default));
 
 var app = builder.Build();

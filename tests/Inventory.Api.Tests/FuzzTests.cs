@@ -1,5 +1,6 @@
 using System.Text.Json;
 using CsCheck;
+using Npgsql;
 using Oms.Testing;
 using Oms.Testing.Fuzz;
 using static Oms.Testing.Fuzz.FuzzJson;
@@ -41,8 +42,47 @@ public sealed class FuzzTests(FuzzedInventory inventory) : IClassFixture<FuzzedI
         ? sku with { Odd = Gens.OneOf(sku.Odd, AnySku.Select(s => $"\"{s}\"")) }
         : throw new InvalidOperationException();
 
-    private static JsonField OrderId(bool freshValid) => freshValid
-        ? Uuid("order_id", Gen.Guid) with { Odd = Gens.OneOf(Uuid("order_id", Gen.Guid).Odd, ReusedOrderIds.Select(id => $"\"{id}\"")) }
+    private static readonly JsonField LineQuantity = Integer("quantity", 1, StockApi.MaxReserve, 100);
+
+    private static string Line(string sku, string quantity) => $$"""{"item_sku":{{sku}},"quantity":{{quantity}}}""";
+
+    private static string Array(IEnumerable<string> values) => "[" + string.Join(",", values) + "]";
+
+    /// <summary>1-4 lines of distinct stocked SKUs (each spelled with some escapes), in a rotating order.</summary>
+    private static readonly Gen<string[]> ValidLines = Gen.Select(Gen.Int[1, FuzzedInventory.ReservePool.Length], Gen.Int[0, FuzzedInventory.ReservePool.Length - 1])
+        .SelectMany((count, offset) => All(FuzzedInventory.ReservePool.Concat(FuzzedInventory.ReservePool).Skip(offset).Take(count)
+            .Select(sku => Gen.Select(EscapeSome(sku), LineQuantity.Valid).Select((s, q) => Line(s, q)))));
+
+    /// <summary>
+    /// The multi-line form's items: valid lines reserve; an empty, too long, duplicated or not-an-array list, or one
+    /// line with a broken field, is refused; lines of SKUs that may not exist may be 200 or 404.
+    /// </summary>
+    private static readonly JsonField Items = new("items",
+        Valid: ValidLines.Select(Array),
+        Invalid: Gens.Frequency(
+            (2, Gen.Const("[]")),
+            (1, Gen.Int[ReserveRequest.MaxLines + 1, ReserveRequest.MaxLines + 5].Select(n =>
+                Array(Enumerable.Range(0, n).Select(i => Line($"\"fz-many-{i}\"", "1"))))),
+            // The same SKU twice (the second spelled with escapes: still the same SKU).
+            (2, Gen.Select(ValidLines, Gen.OneOf(FuzzedInventory.ReservePool)).SelectMany((lines, sku) =>
+                EscapeSome(sku).Select(escaped => Array([Line($"\"{sku}\"", "1"), .. lines.Where(l => !l.Contains(sku)), Line(escaped, "2")])))),
+            (3, Gen.Select(ValidLines, ReserveSku.Invalid, LineQuantity.Valid).Select((lines, sku, q) => Array([.. lines, Line(sku, q)]))),
+            (3, Gen.Select(ValidLines, LineQuantity.Invalid, Gen.OneOf(FuzzedInventory.ReservePool)).Select((lines, q, sku) =>
+                Array([Line($"\"{sku}\"", q), .. lines.Where(l => !l.Contains(sku))]))),
+            (1, ValidLines.Select(lines => Array([.. lines, "{\"quantity\":1}"]))),
+            (1, ValidLines.Select(lines => Array([.. lines, "null"]))),
+            (1, ValidLines.Select(lines => Array([.. lines, "7"]))),
+            (2, NotAString.Where(v => v != "null" && !v.StartsWith('[')))),
+        Odd: Gens.OneOf(
+            AnyValue(3),
+            Gen.Select(ValidLines, AnySku).Select((lines, sku) => Array([.. lines.Where(l => !l.Contains(sku)), Line($"\"{sku}\"", "1")]))));
+
+    // Cases are generated from their index: the one-line and the items run would draw the same fresh ids, so the items
+    // run turns its ids into others (a fresh id must be fresh, not the other run's reservation).
+    private static readonly Gen<Guid> FreshLineIds = Gen.Guid.Select(id => new Guid([.. id.ToByteArray().Select(b => (byte)~b)]));
+
+    private static JsonField OrderId(bool freshValid, Gen<Guid>? fresh = null) => freshValid
+        ? Uuid("order_id", fresh ?? Gen.Guid) with { Odd = Gens.OneOf(Uuid("order_id", fresh ?? Gen.Guid).Odd, ReusedOrderIds.Select(id => $"\"{id}\"")) }
         : Uuid("order_id", Gens.OneOf(Gen.Guid, ReusedOrderIds));
 
     private static void AllowKeys(FuzzCase _, RawResponse __, JsonElement body, WriteAllowance allowance)
@@ -50,10 +90,30 @@ public sealed class FuzzTests(FuzzedInventory inventory) : IClassFixture<FuzzedI
         if (body.ValueKind != JsonValueKind.Object) return;
         if (body.TryGetProperty("order_id", out var id) && id.ValueKind == JsonValueKind.String) allowance.OrderIds.Add(id.GetString()!);
         if (body.TryGetProperty("item_sku", out var sku) && sku.ValueKind == JsonValueKind.String) allowance.Skus.Add(sku.GetString()!);
+        if (body.TryGetProperty("items", out var items) && items.ValueKind == JsonValueKind.Array)
+            foreach (var line in items.EnumerateArray())
+                if (line.TryGetProperty("item_sku", out var lineSku) && lineSku.ValueKind == JsonValueKind.String) allowance.Skus.Add(lineSku.GetString()!);
     }
 
-    private Task Run(string name, Gen<FuzzCase> cases, int defaultCases) =>
-        FuzzRunner.RunAsync(name, inventory.Address, cases, defaultCases, [inventory.Writes], AllowKeys);
+    /// <summary>
+    /// A release also gives back the items of a multi-line reservation, whose row names no SKU: its lines (written once,
+    /// never changed) say which.
+    /// </summary>
+    private void AllowReleasedLines(FuzzCase fuzzCase, RawResponse response, JsonElement body, WriteAllowance allowance)
+    {
+        AllowKeys(fuzzCase, response, body, allowance);
+        if (body.ValueKind != JsonValueKind.Object || !body.TryGetProperty("order_id", out var id) || !id.TryGetGuid(out var orderId)) return;
+        using var connection = new NpgsqlConnection(inventory.ConnectionString);
+        connection.Open();
+        using var command = new NpgsqlCommand("SELECT sku FROM reservation_lines WHERE order_id = $1", connection);
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
+        using var reader = command.ExecuteReader();
+        while (reader.Read()) allowance.Skus.Add(reader.GetString(0));
+    }
+
+    private Task Run(string name, Gen<FuzzCase> cases, int defaultCases,
+        Action<FuzzCase, RawResponse, JsonElement, WriteAllowance>? allow = null) =>
+        FuzzRunner.RunAsync(name, inventory.Address, cases, defaultCases, [inventory.Writes], allow ?? AllowKeys);
 
     [Fact]
     public Task Receive_stock() => Run("POST /api/v1/stock/items",
@@ -81,9 +141,14 @@ public sealed class FuzzTests(FuzzedInventory inventory) : IClassFixture<FuzzedI
         defaultCases: 600);
 
     [Fact]
+    public Task Reserve_lines() => Run("POST /api/v1/stock/reserve (items)",
+        FuzzRequests.Json("POST", "/api/v1/stock/reserve", Bodies(OrderId(freshValid: true, FreshLineIds), Items), FuzzRequests.ServiceToken),
+        defaultCases: 500);
+
+    [Fact]
     public Task Release() => Run("POST /api/v1/stock/release",
         FuzzRequests.Json("POST", "/api/v1/stock/release", Bodies(OrderId(freshValid: false)), FuzzRequests.ServiceToken),
-        defaultCases: 400);
+        defaultCases: 400, AllowReleasedLines);
 
     [Fact]
     public Task Get_endpoints() => Run("GET /api/v1/stock/…",

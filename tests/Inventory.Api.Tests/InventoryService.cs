@@ -95,6 +95,14 @@ internal static class Api
     public static Task<HttpResponseMessage> Reserve(this HttpClient client, Guid orderId, string sku, long quantity) =>
         client.PostJson("/api/v1/stock/reserve", $$"""{"order_id":"{{orderId}}","item_sku":"{{sku}}","quantity":{{quantity}}}""");
 
+    /// <summary>The multi-line form: <c>{order_id, items: [{item_sku, quantity}, …]}</c>, lines in the given order.</summary>
+    public static Task<HttpResponseMessage> ReserveLines(this HttpClient client, Guid orderId, params (string Sku, long Quantity)[] lines) =>
+        client.PostJson("/api/v1/stock/reserve", $$"""{"order_id":"{{orderId}}","items":{{Items(lines)}}}""");
+
+    /// <summary>A JSON array of lines: <c>[{"item_sku":…,"quantity":…}, …]</c>.</summary>
+    public static string Items(params (string Sku, long Quantity)[] lines) =>
+        "[" + string.Join(",", lines.Select(l => $$"""{"item_sku":"{{l.Sku}}","quantity":{{l.Quantity}}}""")) + "]";
+
     public static Task<HttpResponseMessage> Release(this HttpClient client, Guid orderId) =>
         client.PostJson("/api/v1/stock/release", $$"""{"order_id":"{{orderId}}"}""");
 

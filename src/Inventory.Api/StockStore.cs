@@ -1,0 +1,377 @@
+using Npgsql;
+
+namespace Inventory.Api;
+
+/// <summary>Why a reserve took nothing, or that it holds the stock.</summary>
+public enum ReserveOutcome
+{
+    Reserved,
+    InsufficientStock,
+    UnknownItem,
+    /// <summary>The order id was released (or tombstoned) before: it can never reserve again.</summary>
+    Released,
+    /// <summary>The order id already holds a reservation of other lines.</summary>
+    OtherLines,
+}
+
+/// <summary>
+/// A one-line reserve's answer: the remaining stock when reserved; when <see cref="ReserveOutcome.OtherLines"/>, the line
+/// the order holds (<see cref="HeldSku"/> null when it holds several).
+/// </summary>
+public sealed record OneLineReserve(ReserveOutcome Outcome, long Remaining = 0, string? HeldSku = null, int HeldQuantity = 0);
+
+/// <summary>
+/// A multi-line reserve's answer: the lines as first reserved; or, when nothing was held for want of stock or items, the
+/// reason for every line that broke it (by SKU).
+/// </summary>
+public sealed record LinesReserve(ReserveOutcome Outcome, IReadOnlyList<ReservedLine> Lines, IReadOnlyDictionary<string, string[]>? Reasons = null);
+
+/// <summary>
+/// The items and reservations tables. Every rule that must hold under concurrency (no negative stock, one reservation
+/// per order id, stock given back once, all lines or none) is enforced in PostgreSQL: by a single statement, or for a
+/// multi-line reserve by one transaction that holds the rows it decides on.
+/// </summary>
+public sealed class StockStore(NpgsqlDataSource db)
+{
+    /// <summary>
+    /// Attempts of a reserve that PostgreSQL chose as a deadlock's victim (rolled back whole, so safe to run again). Only
+    /// a one-line and a multi-line reserve of one order id racing each other can deadlock (see <see cref="ReserveLinesAsync"/>).
+    /// </summary>
+    private const int DeadlockAttempts = 3;
+
+    // Adds only while the sum stays under the ceiling (StockApi.MaxAvailable); no row back means nothing was written.
+    private const string ReceiveSql = """
+        INSERT INTO items AS i (sku, available) VALUES ($1, $2)
+        ON CONFLICT (sku) DO UPDATE
+            SET available = i.available + EXCLUDED.available, updated_at = now()
+            WHERE i.available <= 9000000000000000 - EXCLUDED.available
+        RETURNING available
+        """;
+
+    private const string SetSql = """
+        INSERT INTO items AS i (sku, available) VALUES ($1, $2)
+        ON CONFLICT (sku) DO UPDATE SET available = EXCLUDED.available, updated_at = now()
+        RETURNING available
+        """;
+
+    private const string GetSql = "SELECT available FROM items WHERE sku = $1";
+    private const string FirstPageSql = "SELECT sku, available FROM items ORDER BY sku LIMIT $1";
+    private const string NextPageSql = "SELECT sku, available FROM items WHERE sku > $2 ORDER BY sku LIMIT $1";
+
+    /// <summary>The available stock after adding <paramref name="quantity"/>; null when that would pass the ceiling (nothing written).</summary>
+    public async Task<long?> ReceiveAsync(string sku, long quantity, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand(ReceiveSql);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = sku });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = quantity });
+        return await command.ExecuteScalarAsync(cancellationToken) as long?;
+    }
+
+    /// <summary>Sets the available stock, creating the item if new.</summary>
+    public async Task<long> SetAsync(string sku, long quantity, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand(SetSql);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = sku });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = quantity });
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>The available stock of an item; null when there is no such item.</summary>
+    public async Task<long?> GetAsync(string sku, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand(GetSql);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = sku });
+        return await command.ExecuteScalarAsync(cancellationToken) as long?;
+    }
+
+    /// <summary>Up to <paramref name="count"/> items by sku ascending, after <paramref name="after"/> when given.</summary>
+    public async Task<List<StockLevel>> ListAsync(string? after, int count, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand(after is null ? FirstPageSql : NextPageSql);
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = count });
+        if (after is not null) command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = after });
+
+        var items = new List<StockLevel>(Math.Min(count, 64));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+            items.Add(new StockLevel(reader.GetString(0), reader.GetInt64(1)));
+        return items;
+    }
+
+    // Takes the stock and records the reservation in one statement. The NOT EXISTS keeps a repeat from
+    // taking stock again; if a concurrent reserve for the same order id commits first, the INSERT raises
+    // 23505 and the whole statement (stock included) rolls back.
+    private const string ReserveSql = """
+        WITH taken AS (
+            UPDATE items SET available = available - $3, updated_at = now()
+            WHERE sku = $2 AND available >= $3
+              AND NOT EXISTS (SELECT 1 FROM reservations WHERE order_id = $1)
+            RETURNING available)
+        INSERT INTO reservations (order_id, sku, quantity, remaining, status)
+        SELECT $1, $2, $3, available, 'RESERVED' FROM taken
+        RETURNING remaining
+        """;
+
+    // Why nothing was taken: the order's reservation (if any) and whether the item exists.
+    private const string ExplainSql = """
+        SELECT r.sku, r.quantity, r.remaining, r.status, EXISTS (SELECT 1 FROM items WHERE sku = $2)
+        FROM (SELECT 1) AS one LEFT JOIN reservations r ON r.order_id = $1
+        """;
+
+    /// <summary>Takes <paramref name="quantity"/> of <paramref name="sku"/> for the order, once: a repeat answers from the first.</summary>
+    public async Task<OneLineReserve> ReserveAsync(Guid orderId, string sku, int quantity, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await using var command = new NpgsqlCommand(ReserveSql, connection);
+                command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
+                command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = sku });
+                command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = quantity });
+                if (await command.ExecuteScalarAsync(cancellationToken) is long remaining)
+                    return new OneLineReserve(ReserveOutcome.Reserved, remaining);
+                break;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+            {
+                // A concurrent reserve or release for this order id won; the statement rolled back. Explain below.
+                break;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DeadlockDetected && attempt < DeadlockAttempts)
+            {
+                // Rolled back whole: run again, now behind the multi-line reserve of the same order id.
+            }
+        }
+
+        await using var explain = new NpgsqlCommand(ExplainSql, connection);
+        explain.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
+        explain.Parameters.Add(new NpgsqlParameter<string> { TypedValue = sku });
+        await using var reader = await explain.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+
+        if (!reader.IsDBNull(3))
+        {
+            if (reader.GetString(3) == ReservationStatus.Released) return new OneLineReserve(ReserveOutcome.Released);
+            if (reader.IsDBNull(0)) return new OneLineReserve(ReserveOutcome.OtherLines); // a multi-line reservation
+            var firstSku = reader.GetString(0);
+            var firstQuantity = reader.GetInt32(1);
+            return firstSku == sku && firstQuantity == quantity
+                ? new OneLineReserve(ReserveOutcome.Reserved, reader.GetInt64(2))
+                : new OneLineReserve(ReserveOutcome.OtherLines, HeldSku: firstSku, HeldQuantity: firstQuantity);
+        }
+        return new OneLineReserve(reader.GetBoolean(4) ? ReserveOutcome.InsufficientStock : ReserveOutcome.UnknownItem);
+    }
+
+    // ---- multi-line reserve -------------------------------------------------------------------------
+
+    // Lock order, the same in every transaction that takes more than one lock: the order id's reservation row first, then
+    // item rows in SKU order ("C" collation: byte order). A release locks its reservation row, then its items in SKU
+    // order; this reserve inserts its reservation row, then locks its items in SKU order. Nobody waits for a reservation
+    // row while holding an item, and item rows are always taken in one order, so there is no cycle to deadlock on.
+    // (A one-line reserve locks one item, then inserts its reservation row: it can only deadlock with a multi-line
+    // reserve of the same order id, which the retry in both paths settles.)
+    private const string InsertHeaderSql = """
+        INSERT INTO reservations (order_id, sku, quantity, remaining, status) VALUES ($1, NULL, $2, NULL, 'RESERVED')
+        ON CONFLICT (order_id) DO NOTHING
+        RETURNING order_id
+        """;
+
+    // FOR UPDATE after ORDER BY: rows are locked as the sort emits them, in SKU order, and read at their latest version.
+    private const string LockItemsSql = "SELECT sku, available FROM items WHERE sku = ANY($1) ORDER BY sku FOR UPDATE";
+
+    private const string TakeSql = """
+        UPDATE items i SET available = i.available - w.quantity, updated_at = now()
+        FROM unnest($1::text[], $2::int[]) AS w(sku, quantity)
+        WHERE i.sku = w.sku
+        """;
+
+    private const string InsertLinesSql = """
+        INSERT INTO reservation_lines (order_id, sku, line, quantity, remaining)
+        SELECT $1, w.sku, w.line, w.quantity, w.remaining
+        FROM unnest($2::text[], $3::int[], $4::bigint[]) WITH ORDINALITY AS w(sku, quantity, remaining, line)
+        """;
+
+    private const string ReadHeaderSql = "SELECT sku, quantity, remaining, status FROM reservations WHERE order_id = $1";
+    private const string ReadLinesSql = "SELECT sku, quantity, remaining FROM reservation_lines WHERE order_id = $1 ORDER BY line";
+
+    /// <summary>
+    /// Reserves every line or none, in one transaction: <paramref name="lines"/> (two or more, each SKU once) all held for
+    /// the order, or nothing held and every short or unknown SKU named. Idempotent on the order id, lines compared as a set.
+    /// </summary>
+    public async Task<LinesReserve> ReserveLinesAsync(Guid orderId, IReadOnlyList<ReserveLine> lines, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                if (await TryTakeLinesAsync(connection, orderId, lines, cancellationToken) is { } answer) return answer;
+                break;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DeadlockDetected && attempt < DeadlockAttempts)
+            {
+                // Rolled back whole: run again (see the lock order above).
+            }
+        }
+        return await ExplainLinesAsync(connection, orderId, lines, cancellationToken);
+    }
+
+    /// <summary>The answer, or null when the order id already has a reservation (nothing done: see <see cref="ExplainLinesAsync"/>).</summary>
+    private static async Task<LinesReserve?> TryTakeLinesAsync(NpgsqlConnection connection, Guid orderId, IReadOnlyList<ReserveLine> lines,
+        CancellationToken cancellationToken)
+    {
+        var skus = lines.Select(l => l.ItemSku).ToArray();
+        var quantities = lines.Select(l => l.Quantity).ToArray();
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+
+        var available = new Dictionary<string, long>(lines.Count, StringComparer.Ordinal);
+        bool inserted;
+        await using (var batch = new NpgsqlBatch(connection, transaction))
+        {
+            var header = new NpgsqlBatchCommand(InsertHeaderSql);
+            header.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
+            header.Parameters.Add(new NpgsqlParameter<int> { TypedValue = quantities.Sum() });
+            var lockItems = new NpgsqlBatchCommand(LockItemsSql);
+            lockItems.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = skus });
+            batch.BatchCommands.Add(header);
+            batch.BatchCommands.Add(lockItems);
+
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+            inserted = await reader.ReadAsync(cancellationToken);
+            await reader.NextResultAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken)) available[reader.GetString(0)] = reader.GetInt64(1);
+        }
+        if (!inserted)
+        {
+            await transaction.RollbackAsync(cancellationToken);
+            return null;
+        }
+
+        // This transaction holds the order id's reservation row and every item row: the stock cannot move under it.
+        var reasons = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        var unknown = false;
+        foreach (var line in lines)
+        {
+            if (!available.TryGetValue(line.ItemSku, out var stock))
+            {
+                reasons[line.ItemSku] = ["no such item."];
+                unknown = true;
+            }
+            else if (stock < line.Quantity)
+                reasons[line.ItemSku] = [$"{stock} available, {line.Quantity} wanted."];
+        }
+        if (reasons.Count > 0)
+        {
+            await transaction.RollbackAsync(cancellationToken);
+            return new LinesReserve(unknown ? ReserveOutcome.UnknownItem : ReserveOutcome.InsufficientStock, [], reasons);
+        }
+
+        var remaining = lines.Select(l => available[l.ItemSku] - l.Quantity).ToArray();
+        await using (var batch = new NpgsqlBatch(connection, transaction))
+        {
+            var take = new NpgsqlBatchCommand(TakeSql);
+            take.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = skus });
+            take.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = quantities });
+            var insertLines = new NpgsqlBatchCommand(InsertLinesSql);
+            insertLines.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
+            insertLines.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = skus });
+            insertLines.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = quantities });
+            insertLines.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = remaining });
+            batch.BatchCommands.Add(take);
+            batch.BatchCommands.Add(insertLines);
+            await batch.ExecuteNonQueryAsync(cancellationToken);
+            if (take.RecordsAffected != lines.Count || insertLines.RecordsAffected != lines.Count)
+                throw new InvalidOperationException($"Reserving {lines.Count} locked lines for order {orderId} changed {take.RecordsAffected} items.");
+        }
+        await transaction.CommitAsync(cancellationToken);
+        return new LinesReserve(ReserveOutcome.Reserved, [.. lines.Select((l, i) => new ReservedLine(l.ItemSku, l.Quantity, remaining[i]))]);
+    }
+
+    /// <summary>The order id already has a reservation: replay it when it holds the same lines (as a set), else say why not.</summary>
+    private static async Task<LinesReserve> ExplainLinesAsync(NpgsqlConnection connection, Guid orderId, IReadOnlyList<ReserveLine> lines,
+        CancellationToken cancellationToken)
+    {
+        await using var batch = new NpgsqlBatch(connection);
+        var header = new NpgsqlBatchCommand(ReadHeaderSql);
+        header.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
+        var held = new NpgsqlBatchCommand(ReadLinesSql);
+        held.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
+        batch.BatchCommands.Add(header);
+        batch.BatchCommands.Add(held);
+
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        // Reservations are never deleted, and the insert above found this one.
+        if (!await reader.ReadAsync(cancellationToken))
+            throw new InvalidOperationException($"The reservation of order {orderId} conflicted but cannot be read.");
+        if (reader.GetString(3) == ReservationStatus.Released) return new LinesReserve(ReserveOutcome.Released, []);
+        var stored = new List<ReservedLine>();
+        if (!reader.IsDBNull(0)) stored.Add(new ReservedLine(reader.GetString(0), reader.GetInt32(1), reader.GetInt64(2)));
+        await reader.NextResultAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+            stored.Add(new ReservedLine(reader.GetString(0), reader.GetInt32(1), reader.GetInt64(2)));
+
+        var same = stored.Count == lines.Count
+            && stored.ToDictionary(l => l.ItemSku, l => l.Quantity, StringComparer.Ordinal) is var byItem
+            && lines.All(l => byItem.TryGetValue(l.ItemSku, out var quantity) && quantity == l.Quantity);
+        return new LinesReserve(same ? ReserveOutcome.Reserved : ReserveOutcome.OtherLines, stored);
+    }
+
+    // 1. An order id never seen before gets a tombstone, so a late reserve for it is refused.
+    private const string TombstoneSql = """
+        INSERT INTO reservations (order_id, sku, quantity, status) VALUES ($1, NULL, 0, 'RELEASED')
+        ON CONFLICT (order_id) DO NOTHING
+        RETURNING order_id
+        """;
+
+    // 2. Otherwise flip RESERVED -> RELEASED and give every line's stock back, in one statement: only the call that
+    //    flips the status restores anything. The item rows are locked in SKU order first (the lock order above).
+    private const string ReleaseSql = """
+        WITH rel AS (
+            UPDATE reservations SET status = 'RELEASED', updated_at = now()
+            WHERE order_id = $1 AND status = 'RESERVED'
+            RETURNING order_id, sku, quantity),
+        given AS MATERIALIZED (
+            SELECT sku, quantity FROM rel WHERE sku IS NOT NULL
+            UNION ALL
+            SELECT l.sku, l.quantity FROM reservation_lines l JOIN rel ON rel.sku IS NULL AND l.order_id = rel.order_id),
+        locked AS MATERIALIZED (
+            SELECT i.sku FROM items i WHERE i.sku IN (SELECT sku FROM given) ORDER BY i.sku FOR UPDATE OF i)
+        UPDATE items i SET available = i.available + g.quantity, updated_at = now()
+        FROM given g JOIN locked k ON k.sku = g.sku
+        WHERE i.sku = g.sku
+        RETURNING g.quantity
+        """;
+
+    /// <summary>Gives the order's reservation back, every line (once), or leaves a tombstone; the units it held (0 for a tombstone).</summary>
+    public async Task<int> ReleaseAsync(Guid orderId, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+
+        // Both statements in one round trip. Each takes its own snapshot (read committed), so step 2 sees
+        // a reservation that a concurrent reserve committed while step 1 waited on it. After a tombstone
+        // insert, step 2 finds nothing RESERVED and does nothing.
+        await using (var batch = new NpgsqlBatch(connection))
+        {
+            var tombstone = new NpgsqlBatchCommand(TombstoneSql);
+            tombstone.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
+            var release = new NpgsqlBatchCommand(ReleaseSql);
+            release.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
+            batch.BatchCommands.Add(tombstone);
+            batch.BatchCommands.Add(release);
+
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+            if (await reader.ReadAsync(cancellationToken)) return 0;
+            await reader.NextResultAsync(cancellationToken);
+            int? given = null;
+            while (await reader.ReadAsync(cancellationToken)) given = (given ?? 0) + reader.GetInt32(0);
+            if (given is { } quantity) return quantity;
+        }
+
+        // Released earlier (by another call): same answer, nothing restored.
+        await using var read = new NpgsqlCommand("SELECT quantity FROM reservations WHERE order_id = $1", connection);
+        read.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
+        return await read.ExecuteScalarAsync(cancellationToken) as int? ?? 0;
+    }
+}
