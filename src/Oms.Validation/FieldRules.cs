@@ -11,9 +11,12 @@ public interface IJsonTextRule
     string? Check(JsonElement value);
 }
 
+// The rules derive from the DataAnnotations attributes that OpenAPI reads (pattern, minimum, maximum), so the
+// document shows them too; IsValid is the contract's own check.
+
 /// <summary>A SKU: 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'.</summary>
 [AttributeUsage(AttributeTargets.Property | AttributeTargets.Parameter)]
-public sealed class SkuAttribute() : ValidationAttribute(Rules.SkuRule)
+public sealed class SkuAttribute() : RegularExpressionAttribute("^[A-Za-z0-9._-]{1,64}$")
 {
     public override bool IsValid(object? value) => value is string sku && Rules.IsValidSku(sku);
     public override string FormatErrorMessage(string name) => Rules.SkuRule;
@@ -21,7 +24,7 @@ public sealed class SkuAttribute() : ValidationAttribute(Rules.SkuRule)
 
 /// <summary>An idempotency key: 1-255 printable ASCII characters.</summary>
 [AttributeUsage(AttributeTargets.Property | AttributeTargets.Parameter)]
-public sealed class IdempotencyKeyAttribute() : ValidationAttribute(Rules.KeyRule)
+public sealed class IdempotencyKeyAttribute() : RegularExpressionAttribute("^[\\x20-\\x7E]{1,255}$")
 {
     public override bool IsValid(object? value) => value is null || (value is string key && Rules.IsValidIdempotencyKey(key));
     public override string FormatErrorMessage(string name) => Rules.KeyRule;
@@ -29,7 +32,7 @@ public sealed class IdempotencyKeyAttribute() : ValidationAttribute(Rules.KeyRul
 
 /// <summary>An integer in [<paramref name="min"/>, <paramref name="max"/>].</summary>
 [AttributeUsage(AttributeTargets.Property | AttributeTargets.Parameter)]
-public sealed class BetweenAttribute(long min, long max) : ValidationAttribute
+public sealed class BetweenAttribute(long min, long max) : RangeAttribute(min, max)
 {
     public long Min { get; } = min;
     public long Max { get; } = max;
@@ -49,7 +52,7 @@ public sealed class BetweenAttribute(long min, long max) : ValidationAttribute
 /// (decimal parsing rounds past 28 digits: 999.9999999999999999999999999999 would become 1000).
 /// </summary>
 [AttributeUsage(AttributeTargets.Property | AttributeTargets.Parameter)]
-public sealed class MoneyAttribute(long max) : ValidationAttribute, IJsonTextRule
+public sealed class MoneyAttribute(long max) : RangeAttribute(0d, max), IJsonTextRule
 {
     public long Max { get; } = max;
 
