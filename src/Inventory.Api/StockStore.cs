@@ -34,8 +34,10 @@ public sealed record LinesReserve(ReserveOutcome Outcome, IReadOnlyList<Reserved
 public sealed class StockStore(NpgsqlDataSource db)
 {
     /// <summary>
-    /// Attempts of a reserve that PostgreSQL chose as a deadlock's victim (rolled back whole, so safe to run again). Only
-    /// a one-line and a multi-line reserve of one order id racing each other can deadlock (see <see cref="ReserveLinesAsync"/>).
+    /// Attempts of a reserve or release that PostgreSQL chose as a deadlock's victim (rolled back whole, so safe to run
+    /// again). Reserves never deadlock each other (see the lock order at <see cref="ReserveLinesAsync"/>); a release of an
+    /// order id takes its reservation row before its items, so it can meet a repeat of that order's reserve that locked
+    /// the items before the reservation it repeats committed: a narrow race that running again settles.
     /// </summary>
     private const int DeadlockAttempts = 3;
 
@@ -141,7 +143,7 @@ public sealed class StockStore(NpgsqlDataSource db)
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DeadlockDetected && attempt < DeadlockAttempts)
             {
-                // Rolled back whole: run again, now behind the multi-line reserve of the same order id.
+                // Rolled back whole: run again (see DeadlockAttempts).
             }
         }
 
@@ -166,20 +168,24 @@ public sealed class StockStore(NpgsqlDataSource db)
 
     // ---- multi-line reserve -------------------------------------------------------------------------
 
-    // Lock order, the same in every transaction that takes more than one lock: the order id's reservation row first, then
-    // item rows in SKU order ("C" collation: byte order). A release locks its reservation row, then its items in SKU
-    // order; this reserve inserts its reservation row, then locks its items in SKU order. Nobody waits for a reservation
-    // row while holding an item, and item rows are always taken in one order, so there is no cycle to deadlock on.
-    // (A one-line reserve locks one item, then inserts its reservation row: it can only deadlock with a multi-line
-    // reserve of the same order id, which the retry in both paths settles.)
+    // Lock order: item rows first, in SKU order ("C" collation: byte order), then the order id's reservation row. A
+    // one-line reserve locks its one item, then inserts its reservation row; this reserve locks its items in SKU order,
+    // then inserts its reservation row. Item rows are always taken in one order and nobody waits for an item while
+    // holding a reservation row's insert, so two reserves (whatever their forms and order ids) never deadlock.
+    // The NOT EXISTS keeps a repeat from locking anything, as in the one-line reserve.
+    private const string LockItemsSql = """
+        SELECT sku, available FROM items
+        WHERE sku = ANY($1) AND NOT EXISTS (SELECT 1 FROM reservations WHERE order_id = $2)
+        ORDER BY sku FOR UPDATE
+        """;
+
+    // Taking the order id: once this row is ours, no other reserve of the order id can succeed, so what the locked
+    // rows say (short, unknown or enough) is the answer.
     private const string InsertHeaderSql = """
         INSERT INTO reservations (order_id, sku, quantity, remaining, status) VALUES ($1, NULL, $2, NULL, 'RESERVED')
         ON CONFLICT (order_id) DO NOTHING
         RETURNING order_id
         """;
-
-    // FOR UPDATE after ORDER BY: rows are locked as the sort emits them, in SKU order, and read at their latest version.
-    private const string LockItemsSql = "SELECT sku, available FROM items WHERE sku = ANY($1) ORDER BY sku FOR UPDATE";
 
     private const string TakeSql = """
         UPDATE items i SET available = i.available - w.quantity, updated_at = now()
@@ -212,7 +218,7 @@ public sealed class StockStore(NpgsqlDataSource db)
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DeadlockDetected && attempt < DeadlockAttempts)
             {
-                // Rolled back whole: run again (see the lock order above).
+                // Rolled back whole: run again (see DeadlockAttempts).
             }
         }
         return await ExplainLinesAsync(connection, orderId, lines, cancellationToken);
@@ -230,18 +236,20 @@ public sealed class StockStore(NpgsqlDataSource db)
         bool inserted;
         await using (var batch = new NpgsqlBatch(connection, transaction))
         {
+            // Items first, then the reservation row (the lock order above), in one round trip.
+            var lockItems = new NpgsqlBatchCommand(LockItemsSql);
+            lockItems.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = skus });
+            lockItems.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
             var header = new NpgsqlBatchCommand(InsertHeaderSql);
             header.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
             header.Parameters.Add(new NpgsqlParameter<int> { TypedValue = quantities.Sum() });
-            var lockItems = new NpgsqlBatchCommand(LockItemsSql);
-            lockItems.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = skus });
-            batch.BatchCommands.Add(header);
             batch.BatchCommands.Add(lockItems);
+            batch.BatchCommands.Add(header);
 
             await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-            inserted = await reader.ReadAsync(cancellationToken);
-            await reader.NextResultAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken)) available[reader.GetString(0)] = reader.GetInt64(1);
+            await reader.NextResultAsync(cancellationToken);
+            inserted = await reader.ReadAsync(cancellationToken);
         }
         if (!inserted)
         {
@@ -249,7 +257,7 @@ public sealed class StockStore(NpgsqlDataSource db)
             return null;
         }
 
-        // This transaction holds the order id's reservation row and every item row: the stock cannot move under it.
+        // This transaction holds every item row and the order id's reservation row: the stock cannot move under it.
         var reasons = new Dictionary<string, string[]>(StringComparer.Ordinal);
         var unknown = false;
         foreach (var line in lines)
@@ -326,7 +334,8 @@ public sealed class StockStore(NpgsqlDataSource db)
         """;
 
     // 2. Otherwise flip RESERVED -> RELEASED and give every line's stock back, in one statement: only the call that
-    //    flips the status restores anything. The item rows are locked in SKU order first (the lock order above).
+    //    flips the status restores anything. Its item rows are locked in SKU order, like a reserve's, so two releases or
+    //    a release and a reserve of other order ids never wait on each other in a cycle.
     private const string ReleaseSql = """
         WITH rel AS (
             UPDATE reservations SET status = 'RELEASED', updated_at = now()
@@ -349,29 +358,44 @@ public sealed class StockStore(NpgsqlDataSource db)
     {
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
 
-        // Both statements in one round trip. Each takes its own snapshot (read committed), so step 2 sees
-        // a reservation that a concurrent reserve committed while step 1 waited on it. After a tombstone
-        // insert, step 2 finds nothing RESERVED and does nothing.
-        await using (var batch = new NpgsqlBatch(connection))
+        for (var attempt = 1; ; attempt++)
         {
-            var tombstone = new NpgsqlBatchCommand(TombstoneSql);
-            tombstone.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
-            var release = new NpgsqlBatchCommand(ReleaseSql);
-            release.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
-            batch.BatchCommands.Add(tombstone);
-            batch.BatchCommands.Add(release);
-
-            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-            if (await reader.ReadAsync(cancellationToken)) return 0;
-            await reader.NextResultAsync(cancellationToken);
-            int? given = null;
-            while (await reader.ReadAsync(cancellationToken)) given = (given ?? 0) + reader.GetInt32(0);
-            if (given is { } quantity) return quantity;
+            try
+            {
+                if (await TryReleaseAsync(connection, orderId, cancellationToken) is { } quantity) return quantity;
+                break;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DeadlockDetected && attempt < DeadlockAttempts)
+            {
+                // Rolled back whole: run again (see DeadlockAttempts).
+            }
         }
 
         // Released earlier (by another call): same answer, nothing restored.
         await using var read = new NpgsqlCommand("SELECT quantity FROM reservations WHERE order_id = $1", connection);
         read.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
         return await read.ExecuteScalarAsync(cancellationToken) as int? ?? 0;
+    }
+
+    /// <summary>0 for a new tombstone, the units given back by this call, or null when the order was released before.</summary>
+    private static async Task<int?> TryReleaseAsync(NpgsqlConnection connection, Guid orderId, CancellationToken cancellationToken)
+    {
+        // Both statements in one round trip. Each takes its own snapshot (read committed), so step 2 sees
+        // a reservation that a concurrent reserve committed while step 1 waited on it. After a tombstone
+        // insert, step 2 finds nothing RESERVED and does nothing.
+        await using var batch = new NpgsqlBatch(connection);
+        var tombstone = new NpgsqlBatchCommand(TombstoneSql);
+        tombstone.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
+        var release = new NpgsqlBatchCommand(ReleaseSql);
+        release.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
+        batch.BatchCommands.Add(tombstone);
+        batch.BatchCommands.Add(release);
+
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        var tombstoned = await reader.ReadAsync(cancellationToken);
+        await reader.NextResultAsync(cancellationToken);
+        int? given = tombstoned ? 0 : null;
+        while (await reader.ReadAsync(cancellationToken)) given = (given ?? 0) + reader.GetInt32(0);
+        return given;
     }
 }

@@ -186,4 +186,38 @@ public sealed class MultiLineConcurrencyTests(InventoryService service) : IClass
         }
         await AssertConserved(skus, received, context);
     }
+    [Fact]
+    public async Task One_order_reserved_in_both_forms_at_once_ends_as_one_reservation()
+    {
+        const long received = 10_000;
+        var (a, b) = (NewSku("ml"), NewSku("ml"));
+        await _public.Receive(a, received).Ok();
+        await _public.Receive(b, received).Ok();
+        await WarmUp();
+
+        // Each order is reserved as [a:1, b:2] and as the one line a:1 at the same time, several times each: whichever
+        // form commits first is the reservation, its repeats replay it, and the other form is refused with 422.
+        var orders = Enumerable.Range(0, 20).Select(_ => Guid.NewGuid()).ToList();
+        var calls = orders.ToDictionary(id => id, id => Enumerable.Range(0, 3).SelectMany(_ => new[]
+        {
+            (Lines: true, Answer: Send(_internal.ReserveLines(id, (b, 2), (a, 1)))),
+            (Lines: false, Answer: Send(_internal.Reserve(id, a, 1))),
+        }).ToList());
+        await Task.WhenAll(calls.Values.SelectMany(c => c.Select(x => x.Answer)));
+
+        var held = await Held(orders);
+        foreach (var (id, answers) in calls)
+        {
+            var results = answers.Select(x => (x.Lines, Answer: x.Answer.Result)).ToList();
+            foreach (var (_, answer) in results) AssertNoServerError(answer, $"order {id}");
+            var won = results.Where(r => r.Answer.Status == HttpStatusCode.OK).Select(r => r.Lines).Distinct().ToList();
+            Assert.True(won.Count == 1, $"order {id}: both forms answered 200: {string.Join(" | ", results.Select(r => r.Answer.Body))}");
+            var winner = won[0];
+            Assert.All(results.Where(r => r.Lines != winner), r => Assert.True(
+                r.Answer.Status == (HttpStatusCode)422 && r.Answer.Body.Contains("\"idempotency_key_reused\""), r.Answer.Body));
+            Assert.Single(results.Where(r => r.Lines == winner).Select(r => r.Answer.Body).Distinct());
+            Assert.Equal(winner ? [(a, 1L), (b, 2L)] : new HashSet<(string, long)> { (a, 1L) }, held[id].Lines);
+        }
+        await AssertConserved([a, b], received, "both forms");
+    }
 }
