@@ -40,6 +40,9 @@ public sealed class PlatformTests(InventoryService service) : IClassFixture<Inve
         var schemas = doc.GetProperty("components").GetProperty("schemas");
         Assert.True(schemas.GetProperty("ReservationResult").GetProperty("properties").TryGetProperty("remaining", out _));
         Assert.True(schemas.GetProperty("ReserveRequest").GetProperty("properties").TryGetProperty("item_sku", out _));
+        // The multi-line form is described by the same records.
+        Assert.True(schemas.GetProperty("ReserveRequest").GetProperty("properties").TryGetProperty("items", out _));
+        Assert.True(schemas.GetProperty("ReservationResult").GetProperty("properties").TryGetProperty("items", out _));
         Assert.Equal("integer", schemas.GetProperty("StockLevel").GetProperty("properties").GetProperty("quantity").GetProperty("type").GetString());
     }
 
