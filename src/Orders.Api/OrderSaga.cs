@@ -31,20 +31,13 @@ public sealed class OrderSaga(InventoryClient inventory, PaymentClient payments,
                 // A run whose lease ran out (a slow database call, a long recovery batch) must not act: a new holder may be
                 // failing this order right now. Its compensation voids and releases, so what a late call does is undone.
                 if (!order.HoldsLease()) return await ReloadAsync(order);
-                var reason = await inventory.ReserveAsync(order.OrderId, order.ItemSku, order.Quantity, budget) switch
-                {
-                    ReserveOutcome.Reserved => null,
-                    ReserveOutcome.InsufficientStock => FailureReason.InsufficientStock,
-                    ReserveOutcome.UnknownItem => FailureReason.UnknownItem,
-                    _ => FailureReason.InventoryUnavailable,
-                };
+                var reason = await inventory.ReserveAsync(order.OrderId, order.ItemSku, order.Quantity, budget);
                 if (reason is null)
                 {
                     stuckAt = PaymentClient.Name;
                     if (!order.HoldsLease()) return await ReloadAsync(order);
-                    var authorized = await payments.AuthorizeAsync(order.OrderId, order.Amount, budget);
-                    if (authorized == AuthorizeOutcome.Authorized) return await ConfirmAsync(order);
-                    reason = authorized == AuthorizeOutcome.Declined ? FailureReason.PaymentDeclined : FailureReason.PaymentUnavailable;
+                    reason = await payments.AuthorizeAsync(order.OrderId, order.Amount, budget);
+                    if (reason is null) return await ConfirmAsync(order);
                 }
 
                 // Durable before compensating: whoever resumes this order finishes the compensation.

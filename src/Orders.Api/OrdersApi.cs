@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.WebUtilities;
-using Microsoft.Extensions.Options;
 using Oms.ServiceDefaults;
 
 namespace Orders.Api;
@@ -27,7 +26,7 @@ public static class OrdersApi
     }
 
     private static async Task<Results<Created<OrderResponse>, Ok<OrderResponse>, Accepted<OrderResponse>, ProblemHttpResult>> CreateOrder(
-        HttpContext http, OrderStore store, OrderSaga saga, IOptions<SagaOptions> options)
+        HttpContext http, OrderPlacement placement)
     {
         var header = http.Request.Headers[IdempotencyKeyHeader];
         var key = "";
@@ -36,41 +35,26 @@ public static class OrdersApi
         if (problem is not null) return problem;
         request = request with { IdempotencyKey = key };
 
-        // The saga is not cancelled when the client goes away: finishing the order is cheaper than recovering it.
-        var sagaOptions = options.Value;
-        var inserted = await store.TryInsertAsync(Guid.CreateVersion7(), key, request.ItemSku,
-            request.Quantity, request.Amount, Guid.NewGuid(), sagaOptions.RequestLease, http.ApiKeyName());
-        if (inserted is null) return await ReplayAsync(http, store, request);
-
-        using var budget = new CancellationTokenSource(sagaOptions.RequestBudget);
-        var order = await saga.RunAsync(inserted, TimeSpan.Zero, giveUpWhenStuck: false, budget.Token);
+        var (outcome, order) = await placement.PlaceAsync(request, http.ApiKeyName());
         var location = $"/api/v1/orders/{order.OrderId}";
-        return order.Status == OrderStatus.Pending
-            ? TypedResults.Accepted(location, order.ToResponse())
-            : TypedResults.Created(location, order.ToResponse());
-    }
-
-    /// <summary>The key lost the insert race or was used before: answer from the stored order.</summary>
-    private static async Task<Results<Created<OrderResponse>, Ok<OrderResponse>, Accepted<OrderResponse>, ProblemHttpResult>> ReplayAsync(
-        HttpContext http, OrderStore store, CreateOrderRequest request)
-    {
-        var existing = await store.GetByKeyAsync(http.ApiKeyName(), request.IdempotencyKey!, CancellationToken.None)
-            ?? throw new InvalidOperationException("An order with this idempotency key conflicted but cannot be read.");
-
-        if (existing.ItemSku != request.ItemSku || existing.Quantity != request.Quantity || existing.Amount != request.Amount)
-            return Problems.Create(StatusCodes.Status422UnprocessableEntity, "idempotency_key_reused", "Idempotency key reused.",
-                $"The idempotency key '{request.IdempotencyKey}' was already used for an order with a different payload.");
-
-        if (existing.Status == OrderStatus.Pending)
+        switch (outcome)
         {
-            if (existing.InRequest && existing.LeaseLive)
+            case PlacementOutcome.Created:
+                return TypedResults.Created(location, order.ToResponse());
+            case PlacementOutcome.Pending:
+                return TypedResults.Accepted(location, order.ToResponse());
+            case PlacementOutcome.Replayed:
+                http.Response.Headers["Idempotent-Replayed"] = "true";
+                return TypedResults.Ok(order.ToResponse());
+            case PlacementOutcome.InProgress:
                 return Problems.Create(StatusCodes.Status409Conflict, "request_in_progress", "Request in progress.",
                     "The first request with this idempotency key is still running; retry shortly.");
-            return TypedResults.Accepted($"/api/v1/orders/{existing.OrderId}", existing.ToResponse());
+            case PlacementOutcome.KeyReused:
+                return Problems.Create(StatusCodes.Status422UnprocessableEntity, "idempotency_key_reused", "Idempotency key reused.",
+                    $"The idempotency key '{request.IdempotencyKey}' was already used for an order with a different payload.");
+            default:
+                throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "Not a placement outcome.");
         }
-
-        http.Response.Headers["Idempotent-Replayed"] = "true";
-        return TypedResults.Ok(existing.ToResponse());
     }
 
     /// <summary>The order's key from the body (already checked against the key rule) or the header; null with the reason in <paramref name="fields"/>.</summary>
