@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace Orders.Api;
@@ -33,6 +34,22 @@ public static class OrderStatus
     public const string Failed = "FAILED";
 }
 
+/// <summary>The types of the events of an order's timeline (order_events.type).</summary>
+public static class OrderEvents
+{
+    public const string Created = "order.created";
+    public const string StockReserved = "order.stock_reserved";
+    public const string PaymentAuthorized = "order.payment_authorized";
+    public const string Confirmed = "order.confirmed";
+    public const string Failed = "order.failed";
+    public const string CancelRequested = "order.cancel_requested";
+    public const string Cancelled = "order.cancelled";
+}
+
+public sealed record OrderEventResponse(Guid EventId, Guid OrderId, int Sequence, string Type, DateTime OccurredAt, JsonElement Data);
+
+public sealed record OrderEventPage(IReadOnlyList<OrderEventResponse> Items, string? Next);
+
 public static class FailureReason
 {
     public const string InsufficientStock = "INSUFFICIENT_STOCK";
@@ -54,6 +71,7 @@ public sealed record ProblemCode(string? Code);
 [JsonSerializable(typeof(CreateOrderRequest))]
 [JsonSerializable(typeof(OrderResponse))]
 [JsonSerializable(typeof(OrderPage))]
+[JsonSerializable(typeof(OrderEventPage))]
 [JsonSerializable(typeof(ReserveRequest))]
 [JsonSerializable(typeof(ReleaseRequest))]
 [JsonSerializable(typeof(AuthorizeRequest))]

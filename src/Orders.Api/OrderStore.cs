@@ -77,13 +77,13 @@ public sealed class OrderStore : IAsyncDisposable
         if (orders.Count == 1)
         {
             var o = orders[0];
-            await using var one = db.CreateCommand(
-                $"""
-                 INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until, api_key_name)
-                 VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, now() + $7, $8)
-                 ON CONFLICT (api_key_name, idempotency_key) DO NOTHING
-                 RETURNING {Columns}
-                 """);
+            await using var one = db.CreateCommand(WithEvents(
+                """
+                INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until, api_key_name, last_sequence)
+                VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, now() + $7, $8, 1)
+                ON CONFLICT (api_key_name, idempotency_key) DO NOTHING
+                RETURNING *
+                """, Created));
             one.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = o.OrderId });
             one.Parameters.Add(new NpgsqlParameter<string> { TypedValue = o.Key });
             one.Parameters.Add(new NpgsqlParameter<string> { TypedValue = o.Sku });
@@ -97,16 +97,16 @@ public sealed class OrderStore : IAsyncDisposable
 
         // Rows go in (API key, key) order, so two groups holding the same keys wait on each other in one order, never in a cycle.
         // A key twice in one group inserts once; the other call gets null and answers as a replay.
-        await using var command = db.CreateCommand(
-            $"""
-             INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until, api_key_name)
-             SELECT o, k, s, q, a, 'PENDING', t, now() + l, n
-             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::numeric[], $6::uuid[], $7::interval[], $8::text[])
-                  AS u(o, k, s, q, a, t, l, n)
-             ORDER BY n, k
-             ON CONFLICT (api_key_name, idempotency_key) DO NOTHING
-             RETURNING {Columns}
-             """);
+        await using var command = db.CreateCommand(WithEvents(
+            """
+            INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until, api_key_name, last_sequence)
+            SELECT o, k, s, q, a, 'PENDING', t, now() + l, n, 1
+            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::numeric[], $6::uuid[], $7::interval[], $8::text[])
+                 AS u(o, k, s, q, a, t, l, n)
+            ORDER BY n, k
+            ON CONFLICT (api_key_name, idempotency_key) DO NOTHING
+            RETURNING *
+            """, Created));
         command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. orders.Select(o => o.OrderId)] });
         command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. orders.Select(o => o.Key)] });
         command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. orders.Select(o => o.Sku)] });
@@ -120,15 +120,15 @@ public sealed class OrderStore : IAsyncDisposable
 
     private async Task<IReadOnlyList<OrderRow?>> ConfirmGroupAsync(IReadOnlyList<OrderRow> orders)
     {
-        if (orders.Count == 1) return [await UpdateAsync(orders[0], ConfirmSet, ConfirmCondition, null, CancellationToken.None)];
+        if (orders.Count == 1) return [await UpdateAsync(orders[0], ConfirmSet, ConfirmCondition, null, CancellationToken.None, Confirmed)];
 
-        await using var command = db.CreateCommand(
+        await using var command = db.CreateCommand(WithEvents(
             $"""
-             UPDATE orders SET {ConfirmSet}, updated_at = now()
+             UPDATE orders SET {ConfirmSet}, last_sequence = last_sequence + {Confirmed.Length}, updated_at = now()
              FROM unnest($1::uuid[], $2::uuid[]) AS u(id, token)
              WHERE order_id = u.id AND lease_token = u.token AND status = 'PENDING' {ConfirmCondition}
-             RETURNING {Columns}
-             """);
+             RETURNING orders.*
+             """, Confirmed));
         // Orders of two groups never overlap (each is confirmed by the request that holds its lease); in id order anyway.
         var sorted = orders.OrderBy(o => o.OrderId).ToArray();
         command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. sorted.Select(o => o.OrderId)] });
@@ -137,6 +137,40 @@ public sealed class OrderStore : IAsyncDisposable
     }
 
     private const string ConfirmSet = "status = 'CONFIRMED', in_request = false";
+
+    // The events of each transition, as (type, data) with data an SQL expression over the order's new row `o`.
+    // A confirm records the facts it rests on too: the stock was held and the payment authorized (one statement, not three).
+    private static readonly (string Type, string Data)[] Created =
+    [
+        (OrderEvents.Created, "jsonb_build_object('items', jsonb_build_array(jsonb_build_object('item_sku', o.item_sku, 'quantity', o.quantity)), 'amount', o.amount)"),
+    ];
+    private static readonly (string Type, string Data)[] Confirmed =
+    [
+        (OrderEvents.StockReserved, "'{}'::jsonb"),
+        (OrderEvents.PaymentAuthorized, "jsonb_build_object('amount', o.amount)"),
+        (OrderEvents.Confirmed, "'{}'::jsonb"),
+    ];
+    private static readonly (string Type, string Data)[] Failed =
+    [
+        (OrderEvents.Failed, "jsonb_build_object('failure_reason', o.failure_reason)"),
+    ];
+
+    /// <summary>
+    /// <paramref name="orderStatement"/> (an INSERT or UPDATE of orders that RETURNs the whole row and has already
+    /// advanced last_sequence by the number of <paramref name="events"/>) with the events it records, in one statement:
+    /// a row it does not write gets no event, and the sequence numbers are the ones it took.
+    /// </summary>
+    private static string WithEvents(string orderStatement, (string Type, string Data)[] events)
+    {
+        var values = string.Join(", ", events.Select((e, i) => $"({i + 1}, '{e.Type}', {e.Data})"));
+        return $"""
+                WITH o AS ({orderStatement}),
+                e AS (INSERT INTO order_events (event_id, order_id, sequence, type, occurred_at, data)
+                      SELECT gen_random_uuid(), o.order_id, o.last_sequence - {events.Length} + v.n, v.type, o.updated_at, v.data
+                      FROM o CROSS JOIN LATERAL (VALUES {values}) AS v(n, type, data))
+                SELECT {Columns} FROM o
+                """;
+    }
     private const string ConfirmCondition = "AND compensate_reason IS NULL";
 
     /// <summary>The returned rows matched to the calls by order id; null for a call whose row was not written.</summary>
@@ -159,6 +193,35 @@ public sealed class OrderStore : IAsyncDisposable
         return await ReadOneAsync(command, ct);
     }
 
+    /// <summary>The order's events after <paramref name="afterSequence"/>, oldest first (the primary key's order).</summary>
+    public async Task<List<OrderEventResponse>> EventsAsync(Guid orderId, int afterSequence, int limit, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand(
+            """
+            SELECT event_id, order_id, sequence, type, occurred_at, data::text FROM order_events
+            WHERE order_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3
+            """);
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = afterSequence });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
+        var events = new List<OrderEventResponse>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            using var data = System.Text.Json.JsonDocument.Parse(reader.GetString(5));
+            events.Add(new(reader.GetGuid(0), reader.GetGuid(1), reader.GetInt32(2), reader.GetString(3), reader.GetDateTime(4),
+                data.RootElement.Clone()));
+        }
+        return events;
+    }
+
+    public async Task<bool> ExistsAsync(Guid orderId, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand("SELECT EXISTS (SELECT FROM orders WHERE order_id = $1)");
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
+        return (bool)(await command.ExecuteScalarAsync(ct))!;
+    }
+
     /// <summary>The order placed with this idempotency key while the endpoints were open (no API key).</summary>
     public Task<OrderRow?> GetByKeyAsync(string key, CancellationToken ct) => GetByKeyAsync("", key, ct);
 
@@ -177,7 +240,7 @@ public sealed class OrderStore : IAsyncDisposable
 
     /// <summary>PENDING → FAILED with the decided reason, once compensation is done.</summary>
     public Task<OrderRow?> FailAsync(OrderRow order, CancellationToken ct) => UpdateAsync(order,
-        "status = 'FAILED', failure_reason = compensate_reason, in_request = false", "AND compensate_reason IS NOT NULL", null, ct);
+        "status = 'FAILED', failure_reason = compensate_reason, in_request = false", "AND compensate_reason IS NOT NULL", null, ct, Failed);
 
     /// <summary>Leaves the order PENDING for the recovery worker, to be retried after <paramref name="retryAfter"/>.</summary>
     public async Task<OrderRow?> ParkAsync(OrderRow order, string stuckAt, TimeSpan retryAfter, CancellationToken ct)
@@ -289,14 +352,15 @@ public sealed class OrderStore : IAsyncDisposable
         return string.Join(" UNION ALL ", Statuses.Select(s => $"({Scan(s)})")) + " " + Newest;
     }
 
-    private async Task<OrderRow?> UpdateAsync(OrderRow order, string set, string extraCondition, string? reason, CancellationToken ct)
+    private async Task<OrderRow?> UpdateAsync(OrderRow order, string set, string extraCondition, string? reason, CancellationToken ct,
+        (string Type, string Data)[]? events = null)
     {
-        await using var command = db.CreateCommand(
-            $"""
-             UPDATE orders SET {set}, updated_at = now()
-             WHERE order_id = $1 AND lease_token = $2 AND status = 'PENDING' {extraCondition}
-             RETURNING {Columns}
-             """);
+        var update = $"""
+                      UPDATE orders SET {set}, last_sequence = last_sequence + {events?.Length ?? 0}, updated_at = now()
+                      WHERE order_id = $1 AND lease_token = $2 AND status = 'PENDING' {extraCondition}
+                      RETURNING *
+                      """;
+        await using var command = db.CreateCommand(events is null ? $"WITH o AS ({update}) SELECT {Columns} FROM o" : WithEvents(update, events));
         command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = order.OrderId });
         command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = order.LeaseToken });
         if (reason is not null) command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = reason });

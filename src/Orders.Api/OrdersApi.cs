@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Globalization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.WebUtilities;
@@ -21,6 +22,9 @@ public static class OrdersApi
                              "422 idempotency_key_reused for the same key with another payload.")
             .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
         orders.MapGet("/{orderId}", GetOrder).WithName("GetOrder").RequireApiKey(Scopes.OrdersRead).ProducesProblem(StatusCodes.Status404NotFound);
+        orders.MapGet("/{orderId}/events", ListOrderEvents).WithName("ListOrderEvents").RequireApiKey(Scopes.OrdersRead)
+            .WithSummary("The order's timeline, oldest first, paged")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
         orders.MapGet("/", ListOrders).WithName("ListOrders").RequireApiKey(Scopes.OrdersRead).ProducesProblem(StatusCodes.Status400BadRequest);
         return app;
     }
@@ -89,6 +93,26 @@ public static class OrdersApi
         return order is null
             ? Problems.NotFoundProblem($"No order with id '{id}'.")
             : TypedResults.Ok(order.ToResponse());
+    }
+
+    private static async Task<Results<Ok<OrderEventPage>, ProblemHttpResult>> ListOrderEvents(
+        string orderId, [FromQuery] string? limit, [FromQuery] string? after, OrderStore store, CancellationToken ct)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (!Guid.TryParse(orderId, out var id)) errors["order_id"] = ["must be a UUID."];
+        if (!Rules.TryParseLimit(limit, out var pageSize)) errors["limit"] = ["must be an integer between 1 and 500."];
+        // The cursor is the last sequence of the previous page.
+        var afterSequence = 0;
+        if (after is not null && !(int.TryParse(after, NumberStyles.None, CultureInfo.InvariantCulture, out afterSequence) && afterSequence >= 1))
+            errors["after"] = ["is not a cursor returned by this endpoint."];
+        if (errors.Count > 0) return Problems.Validation(errors);
+
+        var events = await store.EventsAsync(id, afterSequence, pageSize + 1, ct);
+        // Every order has its order.created event, so only an empty first page needs to ask whether the order exists.
+        if (events.Count == 0 && (after is null || !await store.ExistsAsync(id, ct)))
+            return Problems.NotFoundProblem($"No order with id '{id}'.");
+        var next = events.Count > pageSize ? events[pageSize - 1].Sequence.ToString(CultureInfo.InvariantCulture) : null;
+        return TypedResults.Ok(new OrderEventPage(events.Take(pageSize).ToList(), next));
     }
 
     private static async Task<Results<Ok<OrderPage>, ProblemHttpResult>> ListOrders(

@@ -86,6 +86,7 @@ public sealed class ApiKeyTests(ApiKeySystemFixture fixture) : IClassFixture<Api
             new(Scopes.OrdersWrite, HttpMethod.Post, s => s.Orders, "/api/v1/orders", n => ApiKeys.OrderJson(sku, $"{keyPrefix}-{n}"), HttpStatusCode.Created),
             new(Scopes.OrdersRead, HttpMethod.Get, s => s.Orders, $"/api/v1/orders/{orderId}", _ => null, HttpStatusCode.OK),
             new(Scopes.OrdersRead, HttpMethod.Get, s => s.Orders, $"/api/v1/orders?item_sku={sku}", _ => null, HttpStatusCode.OK),
+            new(Scopes.OrdersRead, HttpMethod.Get, s => s.Orders, $"/api/v1/orders/{orderId}/events", _ => null, HttpStatusCode.OK),
             new(Scopes.StockWrite, HttpMethod.Post, s => s.Inventory, "/api/v1/stock/items", _ => $$"""{"item_sku":"{{sku}}","quantity":1}""", HttpStatusCode.OK),
             new(Scopes.StockWrite, HttpMethod.Put, s => s.Inventory, $"/api/v1/stock/items/{sku}-P", n => $$"""{"quantity":{{n}}}""", HttpStatusCode.OK),
             new(Scopes.StockRead, HttpMethod.Get, s => s.Inventory, $"/api/v1/stock/{sku}", _ => null, HttpStatusCode.OK),
