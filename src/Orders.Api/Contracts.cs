@@ -14,11 +14,15 @@ public sealed record CreateOrderRequest(
     public const long MaxAmount = 1_000_000_000;
 }
 
+/// <summary>One line of an order: a SKU and how many units of it.</summary>
+public sealed record OrderLine(string ItemSku, int Quantity);
+
 public sealed record OrderResponse(
     Guid OrderId,
     string Status,
-    string ItemSku,
+    string? ItemSku,
     int Quantity,
+    IReadOnlyList<OrderLine> Items,
     decimal Amount,
     string IdempotencyKey,
     string? FailureReason,
@@ -32,6 +36,10 @@ public static class OrderStatus
     public const string Pending = "PENDING";
     public const string Confirmed = "CONFIRMED";
     public const string Failed = "FAILED";
+    public const string Cancelled = "CANCELLED";
+
+    /// <summary>Every status an order can have (the CHECK on orders.status).</summary>
+    public static IReadOnlyList<string> All { get; } = [Pending, Confirmed, Failed, Cancelled];
 }
 
 /// <summary>The types of the events of an order's timeline (order_events.type).</summary>
@@ -61,6 +69,7 @@ public static class FailureReason
 
 // Wire shapes of the inventory and payment services' internal endpoints.
 public sealed record ReserveRequest(Guid OrderId, string ItemSku, int Quantity);
+public sealed record ReserveLinesRequest(Guid OrderId, IReadOnlyList<OrderLine> Items);
 public sealed record ReleaseRequest(Guid OrderId);
 public sealed record AuthorizeRequest(Guid OrderId, decimal Amount);
 public sealed record VoidRequest(Guid OrderId);
@@ -73,6 +82,8 @@ public sealed record ProblemCode(string? Code);
 [JsonSerializable(typeof(OrderPage))]
 [JsonSerializable(typeof(OrderEventPage))]
 [JsonSerializable(typeof(ReserveRequest))]
+[JsonSerializable(typeof(ReserveLinesRequest))]
+[JsonSerializable(typeof(OrderLine[]))]
 [JsonSerializable(typeof(ReleaseRequest))]
 [JsonSerializable(typeof(AuthorizeRequest))]
 [JsonSerializable(typeof(VoidRequest))]

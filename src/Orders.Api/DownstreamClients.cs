@@ -23,11 +23,17 @@ public sealed class InventoryClient(HttpClient http)
 {
     public const string Name = "inventory";
 
-    /// <summary>Null when the stock is held for the order; otherwise the reason the order fails.</summary>
-    public async Task<string?> ReserveAsync(Guid orderId, string sku, int quantity, CancellationToken ct)
+    /// <summary>
+    /// Holds every line for the order or none (one call: the one-line form for one line, the multi-line form otherwise).
+    /// Null when the stock is held; otherwise the reason the order fails.
+    /// </summary>
+    public async Task<string?> ReserveAsync(Guid orderId, IReadOnlyList<OrderLine> lines, CancellationToken ct)
     {
-        using var response = await Downstream.PostAsync(http, Name, "/api/v1/stock/reserve",
-            new ReserveRequest(orderId, sku, quantity), OrdersJsonContext.Default.ReserveRequest, ct);
+        using var response = lines.Count == 1
+            ? await Downstream.PostAsync(http, Name, "/api/v1/stock/reserve",
+                new ReserveRequest(orderId, lines[0].ItemSku, lines[0].Quantity), OrdersJsonContext.Default.ReserveRequest, ct)
+            : await Downstream.PostAsync(http, Name, "/api/v1/stock/reserve",
+                new ReserveLinesRequest(orderId, lines), OrdersJsonContext.Default.ReserveLinesRequest, ct);
         if (response.StatusCode == HttpStatusCode.OK) return null;
         return (response.StatusCode, await Downstream.ReadCodeAsync(response, ct)) switch
         {

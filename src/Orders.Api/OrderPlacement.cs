@@ -19,18 +19,29 @@ public enum PlacementOutcome
 
 public sealed record Placement(PlacementOutcome Outcome, OrderRow Order);
 
+/// <summary>An order as the client asked for it: its lines (distinct SKUs, request order), total amount and idempotency key.</summary>
+public sealed record OrderForm(IReadOnlyList<OrderLine> Lines, decimal Amount, string IdempotencyKey)
+{
+    /// <summary>
+    /// Whether <paramref name="order"/> was placed with this payload: the same amount (100 and 100.00 are one amount) and
+    /// the same lines as a set, whichever form and order they came in.
+    /// </summary>
+    public bool SamePayloadAs(OrderRow order) =>
+        order.Amount == Amount && order.Lines.Count == Lines.Count
+        && order.Lines.OrderBy(l => l.ItemSku, StringComparer.Ordinal).SequenceEqual(Lines.OrderBy(l => l.ItemSku, StringComparer.Ordinal));
+}
+
 /// <summary>
 /// The one owner of placing an order: insert-or-replay, the request's lease and budget, and the saga run. The handler
 /// only binds the request and turns the outcome into an HTTP answer.
 /// </summary>
 public sealed class OrderPlacement(OrderStore store, OrderSaga saga, IOptions<SagaOptions> options)
 {
-    /// <param name="request">The order form, its idempotency key settled (from the body or the header).</param>
-    public async Task<Placement> PlaceAsync(CreateOrderRequest request, string apiKeyName)
+    public async Task<Placement> PlaceAsync(OrderForm request, string apiKeyName)
     {
         var sagaOptions = options.Value;
-        var inserted = await store.TryInsertAsync(Guid.CreateVersion7(), request.IdempotencyKey!, request.ItemSku,
-            request.Quantity, request.Amount, Guid.NewGuid(), sagaOptions.RequestLease, apiKeyName);
+        var inserted = await store.TryInsertAsync(Guid.CreateVersion7(), request.IdempotencyKey, request.Lines,
+            request.Amount, Guid.NewGuid(), sagaOptions.RequestLease, apiKeyName);
         if (inserted is null) return await ReplayAsync(request, apiKeyName);
 
         // The saga is not cancelled when the client goes away: finishing the order is cheaper than recovering it.
@@ -40,12 +51,12 @@ public sealed class OrderPlacement(OrderStore store, OrderSaga saga, IOptions<Sa
     }
 
     /// <summary>The key lost the insert race or was used before: answer from the stored order.</summary>
-    private async Task<Placement> ReplayAsync(CreateOrderRequest request, string apiKeyName)
+    private async Task<Placement> ReplayAsync(OrderForm request, string apiKeyName)
     {
-        var existing = await store.GetByKeyAsync(apiKeyName, request.IdempotencyKey!, CancellationToken.None)
+        var existing = await store.GetByKeyAsync(apiKeyName, request.IdempotencyKey, CancellationToken.None)
             ?? throw new InvalidOperationException("An order with this idempotency key conflicted but cannot be read.");
 
-        if (existing.ItemSku != request.ItemSku || existing.Quantity != request.Quantity || existing.Amount != request.Amount)
+        if (!request.SamePayloadAs(existing))
             return new(PlacementOutcome.KeyReused, existing);
         if (existing.Status != OrderStatus.Pending) return new(PlacementOutcome.Replayed, existing);
         return new(existing.InRequest && existing.LeaseLive ? PlacementOutcome.InProgress : PlacementOutcome.Pending, existing);

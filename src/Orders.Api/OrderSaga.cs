@@ -31,7 +31,7 @@ public sealed class OrderSaga(InventoryClient inventory, PaymentClient payments,
                 // A run whose lease ran out (a slow database call, a long recovery batch) must not act: a new holder may be
                 // failing this order right now. Its compensation voids and releases, so what a late call does is undone.
                 if (!order.HoldsLease()) return await ReloadAsync(order);
-                var reason = await inventory.ReserveAsync(order.OrderId, order.ItemSku, order.Quantity, budget);
+                var reason = await inventory.ReserveAsync(order.OrderId, order.Lines, budget);
                 if (reason is null)
                 {
                     stuckAt = PaymentClient.Name;

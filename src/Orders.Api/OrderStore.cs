@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
@@ -10,7 +11,7 @@ namespace Orders.Api;
 public sealed record OrderRow(
     Guid OrderId,
     string IdempotencyKey,
-    string ItemSku,
+    string? ItemSku,
     int Quantity,
     decimal Amount,
     string Status,
@@ -24,8 +25,12 @@ public sealed record OrderRow(
     DateTime CreatedAt,
     DateTime UpdatedAt,
     TimeSpan LeaseLeft,
-    long ReadAt)
+    long ReadAt,
+    IReadOnlyList<OrderLine>? MultiLines)
 {
+    /// <summary>Every line of the order, in request order (a one-line order's is its item_sku and quantity).</summary>
+    public IReadOnlyList<OrderLine> Lines => MultiLines ?? [new OrderLine(ItemSku!, Quantity)];
+
     /// <summary>
     /// Whether the lease this row was read with is certainly still ours. <see cref="ReadAt"/> is taken before the
     /// statement was sent, so ReadAt + LeaseLeft is never later than the lease's end in the database.
@@ -33,7 +38,7 @@ public sealed record OrderRow(
     public bool HoldsLease() => Stopwatch.GetElapsedTime(ReadAt) < LeaseLeft;
 
     public OrderResponse ToResponse() =>
-        new(OrderId, Status, ItemSku, Quantity, Amount, IdempotencyKey, FailureReason, CreatedAt, UpdatedAt);
+        new(OrderId, Status, ItemSku, Quantity, Lines, Amount, IdempotencyKey, FailureReason, CreatedAt, UpdatedAt);
 }
 
 /// <summary>
@@ -44,7 +49,7 @@ public sealed class OrderStore : IAsyncDisposable
 {
     private const string Columns =
         "order_id, idempotency_key, item_sku, quantity, amount, status, failure_reason, compensate_reason, stuck_at, " +
-        "in_request, lease_token, lease_until > now(), attempts, created_at, updated_at, greatest(lease_until - now(), interval '0')";
+        "in_request, lease_token, lease_until > now(), attempts, created_at, updated_at, greatest(lease_until - now(), interval '0'), lines::text";
 
     private readonly NpgsqlDataSource db;
     // The two writes every order makes. Under load concurrent requests share one statement and one commit each.
@@ -68,6 +73,48 @@ public sealed class OrderStore : IAsyncDisposable
     public Task<OrderRow?> TryInsertAsync(Guid orderId, string key, string sku, int quantity, decimal amount,
         Guid leaseToken, TimeSpan lease, string apiKeyName = "") =>
         inserts.RunAsync(new NewOrder(orderId, apiKeyName, key, sku, quantity, amount, leaseToken, lease));
+
+    /// <summary>
+    /// <see cref="TryInsertAsync(Guid, string, string, int, decimal, Guid, TimeSpan, string)"/> for an order of any number of
+    /// lines (distinct SKUs, request order). One line is stored as the one-line form, so both forms of it are the same order.
+    /// </summary>
+    public Task<OrderRow?> TryInsertAsync(Guid orderId, string key, IReadOnlyList<OrderLine> lines, decimal amount,
+        Guid leaseToken, TimeSpan lease, string apiKeyName = "") =>
+        lines.Count == 1
+            ? TryInsertAsync(orderId, key, lines[0].ItemSku, lines[0].Quantity, amount, leaseToken, lease, apiKeyName)
+            : InsertLinesAsync(new NewOrder(orderId, apiKeyName, key, "", lines.Sum(l => l.Quantity), amount, leaseToken, lease), lines);
+
+    // Multi-line orders are not coalesced: the one-line form is the hot path, and one statement per order keeps this simple.
+    private async Task<OrderRow?> InsertLinesAsync(NewOrder o, IReadOnlyList<OrderLine> lines)
+    {
+        await using var command = db.CreateCommand(WithEvents(
+            """
+            INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until, api_key_name,
+                                last_sequence, lines)
+            VALUES ($1, $2, NULL, $3, $4, 'PENDING', $5, now() + $6, $7, 1, $8::jsonb)
+            ON CONFLICT (api_key_name, idempotency_key) DO NOTHING
+            RETURNING *
+            """, Created,
+            """
+            l AS (INSERT INTO order_lines (order_id, item_sku, quantity, status, created_at)
+                  SELECT o.order_id, u.s, u.q, o.status, o.created_at FROM o, unnest($9::text[], $10::int[]) AS u(s, q)
+                  ORDER BY u.s)
+            """));
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = o.OrderId });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = o.Key });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = o.Quantity });
+        command.Parameters.Add(new NpgsqlParameter<decimal> { TypedValue = o.Amount });
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = o.LeaseToken });
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = o.Lease });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = o.ApiKeyName });
+        command.Parameters.Add(new NpgsqlParameter<string>
+        {
+            TypedValue = JsonSerializer.Serialize(lines.ToArray(), OrdersJsonContext.Default.OrderLineArray), NpgsqlDbType = NpgsqlDbType.Jsonb,
+        });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. lines.Select(l => l.ItemSku)] });
+        command.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = [.. lines.Select(l => l.Quantity)] });
+        return await ReadOneAsync(command, CancellationToken.None);
+    }
 
     /// <summary>PENDING → CONFIRMED, unless the order was decided to fail or someone else holds the lease.</summary>
     public Task<OrderRow?> ConfirmAsync(OrderRow order) => confirms.RunAsync(order);
@@ -142,7 +189,8 @@ public sealed class OrderStore : IAsyncDisposable
     // A confirm records the facts it rests on too: the stock was held and the payment authorized (one statement, not three).
     private static readonly (string Type, string Data)[] Created =
     [
-        (OrderEvents.Created, "jsonb_build_object('items', jsonb_build_array(jsonb_build_object('item_sku', o.item_sku, 'quantity', o.quantity)), 'amount', o.amount)"),
+        (OrderEvents.Created, "jsonb_build_object('items', coalesce(o.lines, jsonb_build_array(jsonb_build_object('item_sku', o.item_sku, " +
+                              "'quantity', o.quantity))), 'amount', o.amount)"),
     ];
     private static readonly (string Type, string Data)[] Confirmed =
     [
@@ -160,11 +208,17 @@ public sealed class OrderStore : IAsyncDisposable
     /// advanced last_sequence by the number of <paramref name="events"/>) with the events it records, in one statement:
     /// a row it does not write gets no event, and the sequence numbers are the ones it took.
     /// </summary>
-    private static string WithEvents(string orderStatement, (string Type, string Data)[] events)
+    private static string WithEvents(string orderStatement, (string Type, string Data)[] events, string? alsoWith = null)
     {
+        // A transition of a multi-line order moves its lines to the new status too (see migration 0005).
+        alsoWith ??= orderStatement.TrimStart().StartsWith("UPDATE", StringComparison.Ordinal)
+            ? "ls AS (UPDATE order_lines SET status = o.status FROM o WHERE o.lines IS NOT NULL AND order_lines.order_id = o.order_id " +
+              "AND order_lines.status <> o.status)"
+            : null;
         var values = string.Join(", ", events.Select((e, i) => $"({i + 1}, '{e.Type}', {e.Data})"));
         return $"""
                 WITH o AS ({orderStatement}),
+                {(alsoWith is null ? "" : alsoWith + ",")}
                 e AS (INSERT INTO order_events (event_id, order_id, sequence, type, occurred_at, data)
                       SELECT gen_random_uuid(), o.order_id, o.last_sequence - {events.Length} + v.n, v.type, o.updated_at, v.data
                       FROM o CROSS JOIN LATERAL (VALUES {values}) AS v(n, type, data))
@@ -304,7 +358,7 @@ public sealed class OrderStore : IAsyncDisposable
 
     // Every status an order can have (the CHECK on orders.status), each with its own partial indexes (migration
     // 0002): a new status needs its indexes too, or lists of it and unfiltered lists walk the table.
-    private static readonly string[] Statuses = [OrderStatus.Pending, OrderStatus.Confirmed, OrderStatus.Failed];
+    private static readonly IReadOnlyList<string> Statuses = OrderStatus.All;
 
     // One fixed text per filter combination. A generic "$n IS NULL OR ..." predicate cannot use an index for the
     // filter, so every filter walked the whole table (issue 10, item 8). The status is a literal, not a parameter:
@@ -316,7 +370,7 @@ public sealed class OrderStore : IAsyncDisposable
          select (status, bySku, afterCursor)).ToDictionary(k => k, k => BuildListSql(k.status, k.bySku, k.afterCursor));
 
     /// <summary>
-    /// The SQL of one filter combination; <paramref name="status"/> is null or one of the three statuses. Parameters
+    /// The SQL of one filter combination; <paramref name="status"/> is null or one of <see cref="OrderStatus.All"/>. Parameters
     /// as <see cref="ListParameters"/> makes them: $1 the limit, then the sku and the cursor's (created_at, order_id),
     /// each only when used. Every scan reads a partial index of migration 0002 in keyset order, so a page reads about
     /// <c>limit</c> rows whatever the filter matches.
@@ -337,19 +391,35 @@ public sealed class OrderStore : IAsyncDisposable
         return [.. parameters];
     }
 
+    // What Columns reads, for an order found from its line: the keyset columns are the line's (the same values), so the
+    // planner sees them come sorted from order_lines_sku_newest and merges without sorting every candidate first.
+    private const string LineKeyAndOrderColumns =
+        "l.order_id, l.created_at, o.idempotency_key, o.item_sku, o.quantity, o.amount, o.status, o.failure_reason, o.compensate_reason, " +
+        "o.stuck_at, o.in_request, o.lease_token, o.lease_until, o.attempts, o.updated_at, o.lines";
+
     private static string BuildListSql(string status, bool bySku, bool afterCursor)
     {
         var next = 1; // $1 is the limit
-        var skuCondition = bySku ? $" AND item_sku = ${++next}" : "";
-        var cursorCondition = afterCursor ? $" AND (created_at, order_id) < (${++next}, ${++next})" : "";
+        var sku = bySku ? $"${++next}" : "";
+        var cursor = afterCursor ? $"(${++next}, ${++next})" : "";
         const string Newest = "ORDER BY created_at DESC, order_id DESC LIMIT $1";
         string Scan(string oneStatus) =>
-            $"SELECT {Columns} FROM orders WHERE status = '{oneStatus}'{skuCondition}{cursorCondition} {Newest}";
+            $"SELECT {Columns} FROM orders WHERE status = '{oneStatus}'" +
+            (bySku ? $" AND item_sku = {sku}" : "") + (afterCursor ? $" AND (created_at, order_id) < {cursor}" : "") + $" {Newest}";
 
-        if (status != "") return Scan(status);
         // No status filter: the newest of each status, merged in order (a Merge Append that stops after $1 rows),
         // so the per-status indexes serve unfiltered lists too and no index of every order is needed.
-        return string.Join(" UNION ALL ", Statuses.Select(s => $"({Scan(s)})")) + " " + Newest;
+        var scans = (status != "" ? [status] : Statuses).Select(Scan).ToList();
+        if (bySku)
+        {
+            // Multi-line orders (item_sku NULL) with a line of this SKU, newest first through order_lines_sku_newest, one
+            // scan per status like the orders above (a line's status is its order's, written in the same statement).
+            scans.AddRange((status != "" ? [status] : Statuses).Select(oneStatus =>
+                $"SELECT {Columns} FROM (SELECT {LineKeyAndOrderColumns} FROM order_lines l JOIN orders o ON o.order_id = l.order_id " +
+                $"WHERE l.item_sku = {sku} AND l.status = '{oneStatus}'" + (afterCursor ? $" AND (l.created_at, l.order_id) < {cursor}" : "") +
+                $" ORDER BY l.created_at DESC, l.order_id DESC LIMIT $1) AS m {Newest}"));
+        }
+        return scans.Count == 1 ? scans[0] : string.Join(" UNION ALL ", scans.Select(s => $"({s})")) + " " + Newest;
     }
 
     private async Task<OrderRow?> UpdateAsync(OrderRow order, string set, string extraCondition, string? reason, CancellationToken ct,
@@ -384,10 +454,11 @@ public sealed class OrderStore : IAsyncDisposable
     }
 
     private static OrderRow Read(NpgsqlDataReader r, long sentAt) => new(
-        r.GetGuid(0), r.GetString(1), r.GetString(2), r.GetInt32(3), r.GetDecimal(4), r.GetString(5),
+        r.GetGuid(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetInt32(3), r.GetDecimal(4), r.GetString(5),
         r.IsDBNull(6) ? null : r.GetString(6),
         r.IsDBNull(7) ? null : r.GetString(7),
         r.IsDBNull(8) ? null : r.GetString(8),
         r.GetBoolean(9), r.GetGuid(10), r.GetBoolean(11), r.GetInt32(12),
-        r.GetDateTime(13), r.GetDateTime(14), r.GetTimeSpan(15), sentAt);
+        r.GetDateTime(13), r.GetDateTime(14), r.GetTimeSpan(15), sentAt,
+        r.IsDBNull(16) ? null : JsonSerializer.Deserialize(r.GetString(16), OrdersJsonContext.Default.OrderLineArray));
 }

@@ -39,7 +39,8 @@ public static class OrdersApi
         if (problem is not null) return problem;
         request = request with { IdempotencyKey = key };
 
-        var (outcome, order) = await placement.PlaceAsync(request, http.ApiKeyName());
+        var form = new OrderForm([new OrderLine(request.ItemSku, request.Quantity)], request.Amount, key);
+        var (outcome, order) = await placement.PlaceAsync(form, http.ApiKeyName());
         var location = $"/api/v1/orders/{order.OrderId}";
         switch (outcome)
         {
@@ -120,8 +121,8 @@ public static class OrdersApi
         [FromQuery] string? after, OrderStore store, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>();
-        if (status is not null && status is not (OrderStatus.Pending or OrderStatus.Confirmed or OrderStatus.Failed))
-            errors["status"] = ["must be PENDING, CONFIRMED or FAILED."];
+        if (status is not null && !OrderStatus.All.Contains(status))
+            errors["status"] = [$"must be one of {string.Join(", ", OrderStatus.All)}."];
         if (itemSku is not null && !Rules.IsValidSku(itemSku)) errors["item_sku"] = [Rules.SkuRule];
         if (!Rules.TryParseLimit(limit, out var pageSize)) errors["limit"] = ["must be an integer between 1 and 500."];
         (DateTime, Guid)? cursor = null;
