@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -13,6 +14,10 @@ public sealed record CreateOrderRequest(
     public const int MaxQuantity = 1_000_000;
     public const long MaxAmount = 1_000_000_000;
 }
+
+/// <summary>The optional body of a cancel.</summary>
+public sealed record CancelOrderRequest(
+    [property: StringLength(200, ErrorMessage = "must be at most {1} characters.")] string? Reason);
 
 /// <summary>One line of an order: a SKU and how many units of it.</summary>
 public sealed record OrderLine(string ItemSku, int Quantity);
@@ -79,6 +84,7 @@ public sealed record ProblemCode(string? Code);
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(CreateOrderRequest))]
 [JsonSerializable(typeof(OrderResponse))]
+[JsonSerializable(typeof(CancelOrderRequest))]
 [JsonSerializable(typeof(OrderPage))]
 [JsonSerializable(typeof(OrderEventPage))]
 [JsonSerializable(typeof(ReserveRequest))]

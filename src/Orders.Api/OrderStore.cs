@@ -26,8 +26,14 @@ public sealed record OrderRow(
     DateTime UpdatedAt,
     TimeSpan LeaseLeft,
     long ReadAt,
-    IReadOnlyList<OrderLine>? MultiLines)
+    IReadOnlyList<OrderLine>? MultiLines,
+    bool CancelRequested)
 {
+    /// <summary>
+    /// Whatever the order holds must be given back before it can end: it was decided to fail, or its cancel is recorded.
+    /// </summary>
+    public bool MustCompensate => CompensateReason is not null || CancelRequested;
+
     /// <summary>Every line of the order, in request order (a one-line order's is its item_sku and quantity).</summary>
     public IReadOnlyList<OrderLine> Lines => MultiLines ?? [new OrderLine(ItemSku!, Quantity)];
 
@@ -49,7 +55,8 @@ public sealed class OrderStore : IAsyncDisposable
 {
     private const string Columns =
         "order_id, idempotency_key, item_sku, quantity, amount, status, failure_reason, compensate_reason, stuck_at, " +
-        "in_request, lease_token, lease_until > now(), attempts, created_at, updated_at, greatest(lease_until - now(), interval '0'), lines::text";
+        "in_request, lease_token, lease_until > now(), attempts, created_at, updated_at, greatest(lease_until - now(), interval '0'), lines::text, " +
+        "cancel_requested_at IS NOT NULL";
 
     private readonly NpgsqlDataSource db;
     // The two writes every order makes. Under load concurrent requests share one statement and one commit each.
@@ -198,9 +205,15 @@ public sealed class OrderStore : IAsyncDisposable
         (OrderEvents.PaymentAuthorized, "jsonb_build_object('amount', o.amount)"),
         (OrderEvents.Confirmed, "'{}'::jsonb"),
     ];
-    private static readonly (string Type, string Data)[] Failed =
+    // An order that had to give everything back ends FAILED, or CANCELLED when its cancel was recorded (see FinishAsync).
+    private static readonly (string Type, string Data)[] FailedOrCancelled =
     [
-        (OrderEvents.Failed, "jsonb_build_object('failure_reason', o.failure_reason)"),
+        ($"CASE o.status WHEN 'CANCELLED' THEN '{OrderEvents.Cancelled}' ELSE '{OrderEvents.Failed}' END",
+         "CASE o.status WHEN 'CANCELLED' THEN '{}'::jsonb ELSE jsonb_build_object('failure_reason', o.failure_reason) END"),
+    ];
+    private static readonly (string Type, string Data)[] CancelRequested =
+    [
+        (OrderEvents.CancelRequested, "jsonb_strip_nulls(jsonb_build_object('reason', $4::text))"),
     ];
 
     /// <summary>
@@ -215,7 +228,7 @@ public sealed class OrderStore : IAsyncDisposable
             ? "ls AS (UPDATE order_lines SET status = o.status FROM o WHERE o.lines IS NOT NULL AND order_lines.order_id = o.order_id " +
               "AND order_lines.status <> o.status)"
             : null;
-        var values = string.Join(", ", events.Select((e, i) => $"({i + 1}, '{e.Type}', {e.Data})"));
+        var values = string.Join(", ", events.Select((e, i) => $"({i + 1}, {(e.Type.StartsWith("order.", StringComparison.Ordinal) ? $"'{e.Type}'" : e.Type)}, {e.Data})"));
         return $"""
                 WITH o AS ({orderStatement}),
                 {(alsoWith is null ? "" : alsoWith + ",")}
@@ -225,7 +238,9 @@ public sealed class OrderStore : IAsyncDisposable
                 SELECT {Columns} FROM o
                 """;
     }
-    private const string ConfirmCondition = "AND compensate_reason IS NULL";
+    // Never once a failure is decided or a cancel recorded: a cancel racing the confirm either lands first (and the
+    // confirm changes nothing) or finds the order CONFIRMED (and cancels it as such). The row lock orders the two.
+    private const string ConfirmCondition = "AND compensate_reason IS NULL AND cancel_requested_at IS NULL";
 
     /// <summary>The returned rows matched to the calls by order id; null for a call whose row was not written.</summary>
     private static OrderRow?[] InOrder<T>(List<OrderRow> rows, IReadOnlyList<T> calls, Func<T, Guid> orderId)
@@ -292,9 +307,63 @@ public sealed class OrderStore : IAsyncDisposable
     public Task<OrderRow?> DecideFailureAsync(OrderRow order, string reason, CancellationToken ct) => UpdateAsync(order,
         "compensate_reason = COALESCE(compensate_reason, $3)", "", reason, ct);
 
-    /// <summary>PENDING → FAILED with the decided reason, once compensation is done.</summary>
-    public Task<OrderRow?> FailAsync(OrderRow order, CancellationToken ct) => UpdateAsync(order,
-        "status = 'FAILED', failure_reason = compensate_reason, in_request = false", "AND compensate_reason IS NOT NULL", null, ct, Failed);
+    /// <summary>
+    /// Once compensation is done: CANCELLED when a cancel is recorded (a PENDING or a CONFIRMED order), otherwise
+    /// PENDING → FAILED with the decided reason.
+    /// </summary>
+    public async Task<OrderRow?> FinishAsync(OrderRow order, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand(WithEvents(
+            $"""
+             UPDATE orders SET status = CASE WHEN cancel_requested_at IS NULL THEN 'FAILED' ELSE 'CANCELLED' END,
+                               failure_reason = CASE WHEN cancel_requested_at IS NULL THEN compensate_reason END,
+                               in_request = false, last_sequence = last_sequence + {FailedOrCancelled.Length}, updated_at = now()
+             WHERE order_id = $1 AND lease_token = $2
+               AND ((status = 'PENDING' AND (compensate_reason IS NOT NULL OR cancel_requested_at IS NOT NULL))
+                    OR (status = 'CONFIRMED' AND cancel_requested_at IS NOT NULL))
+             RETURNING *
+             """, FailedOrCancelled));
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = order.OrderId });
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = order.LeaseToken });
+        return await ReadOneAsync(command, ct);
+    }
+
+    /// <summary>
+    /// Records the cancel of a PENDING or CONFIRMED order with its order.cancel_requested event; null when the order is
+    /// unknown, final or already being cancelled. A CONFIRMED order is leased to the caller (<paramref name="leaseToken"/>),
+    /// who gives everything back; a PENDING one stays with whoever runs its saga, which can then no longer confirm it.
+    /// </summary>
+    public async Task<OrderRow?> RequestCancelAsync(Guid orderId, string? reason, Guid leaseToken, TimeSpan lease, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand(WithEvents(
+            $"""
+             UPDATE orders SET cancel_requested_at = now(), last_sequence = last_sequence + {CancelRequested.Length}, updated_at = now(),
+                               lease_token = CASE WHEN status = 'CONFIRMED' THEN $2 ELSE lease_token END,
+                               lease_until = CASE WHEN status = 'CONFIRMED' THEN now() + $3 ELSE lease_until END
+             WHERE order_id = $1 AND status IN ('PENDING', 'CONFIRMED') AND cancel_requested_at IS NULL
+             RETURNING *
+             """, CancelRequested));
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = leaseToken });
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = lease });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)reason ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        return await ReadOneAsync(command, ct);
+    }
+
+    /// <summary>Leases a CONFIRMED order whose recorded cancel nobody is finishing (its lease ran out); null otherwise.</summary>
+    public async Task<OrderRow?> TakeOverCancelAsync(Guid orderId, Guid leaseToken, TimeSpan lease, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand(
+            $"""
+             UPDATE orders SET lease_token = $2, lease_until = now() + $3, updated_at = now()
+             WHERE order_id = $1 AND status = 'CONFIRMED' AND cancel_requested_at IS NOT NULL AND lease_until <= now()
+             RETURNING {Columns}
+             """);
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = leaseToken });
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = lease });
+        return await ReadOneAsync(command, ct);
+    }
 
     /// <summary>Leaves the order PENDING for the recovery worker, to be retried after <paramref name="retryAfter"/>.</summary>
     public async Task<OrderRow?> ParkAsync(OrderRow order, string stuckAt, TimeSpan retryAfter, CancellationToken ct)
@@ -302,7 +371,7 @@ public sealed class OrderStore : IAsyncDisposable
         await using var command = db.CreateCommand(
             $"""
              UPDATE orders SET in_request = false, stuck_at = $3, lease_until = now() + $4, updated_at = now()
-             WHERE order_id = $1 AND lease_token = $2 AND status = 'PENDING'
+             WHERE order_id = $1 AND lease_token = $2 AND (status = 'PENDING' OR (status = 'CONFIRMED' AND cancel_requested_at IS NOT NULL))
              RETURNING {Columns}
              """);
         command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = order.OrderId });
@@ -313,19 +382,25 @@ public sealed class OrderStore : IAsyncDisposable
     }
 
     /// <summary>
-    /// Takes over PENDING orders whose lease has expired, with a fresh lease token each. SKIP LOCKED lets
-    /// several replicas claim at once without waiting on or taking each other's rows.
+    /// Takes over PENDING orders, and CONFIRMED orders with an unfinished cancel, whose lease has expired, with a fresh
+    /// lease token each. SKIP LOCKED lets several replicas claim at once without waiting on or taking each other's rows.
     /// </summary>
     public async Task<List<OrderRow>> ClaimExpiredAsync(int batchSize, TimeSpan lease, CancellationToken ct)
     {
         await using var command = db.CreateCommand(
             $"""
+             WITH cancelling AS (SELECT order_id, lease_until FROM orders
+                                 WHERE status = 'CONFIRMED' AND cancel_requested_at IS NOT NULL AND lease_until <= now()
+                                 ORDER BY lease_until LIMIT $1
+                                 FOR UPDATE SKIP LOCKED),
+                  pending AS (SELECT order_id, lease_until FROM orders
+                              WHERE status = 'PENDING' AND lease_until <= now()
+                              ORDER BY lease_until LIMIT $1
+                              FOR UPDATE SKIP LOCKED)
              UPDATE orders SET lease_token = gen_random_uuid(), lease_until = now() + $2, in_request = false,
                                attempts = attempts + 1, updated_at = now()
-             WHERE order_id IN (SELECT order_id FROM orders
-                                WHERE status = 'PENDING' AND lease_until <= now()
-                                ORDER BY lease_until LIMIT $1
-                                FOR UPDATE SKIP LOCKED)
+             WHERE order_id IN (SELECT order_id FROM (SELECT * FROM cancelling UNION ALL SELECT * FROM pending) AS due
+                                ORDER BY lease_until LIMIT $1)
              RETURNING {Columns}
              """);
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = batchSize });
@@ -395,7 +470,7 @@ public sealed class OrderStore : IAsyncDisposable
     // planner sees them come sorted from order_lines_sku_newest and merges without sorting every candidate first.
     private const string LineKeyAndOrderColumns =
         "l.order_id, l.created_at, o.idempotency_key, o.item_sku, o.quantity, o.amount, o.status, o.failure_reason, o.compensate_reason, " +
-        "o.stuck_at, o.in_request, o.lease_token, o.lease_until, o.attempts, o.updated_at, o.lines";
+        "o.stuck_at, o.in_request, o.lease_token, o.lease_until, o.attempts, o.updated_at, o.lines, o.cancel_requested_at";
 
     private static string BuildListSql(string status, bool bySku, bool afterCursor)
     {
@@ -460,5 +535,6 @@ public sealed class OrderStore : IAsyncDisposable
         r.IsDBNull(8) ? null : r.GetString(8),
         r.GetBoolean(9), r.GetGuid(10), r.GetBoolean(11), r.GetInt32(12),
         r.GetDateTime(13), r.GetDateTime(14), r.GetTimeSpan(15), sentAt,
-        r.IsDBNull(16) ? null : JsonSerializer.Deserialize(r.GetString(16), OrdersJsonContext.Default.OrderLineArray));
+        r.IsDBNull(16) ? null : JsonSerializer.Deserialize(r.GetString(16), OrdersJsonContext.Default.OrderLineArray),
+        r.GetBoolean(17));
 }

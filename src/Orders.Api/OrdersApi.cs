@@ -21,6 +21,12 @@ public static class OrdersApi
                              "for a replay of a final order; 202 while the order is PENDING; 409 request_in_progress while the first request runs; " +
                              "422 idempotency_key_reused for the same key with another payload.")
             .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
+        orders.MapPost("/{orderId}/cancel", CancelOrder).WithName("CancelOrder").RequireApiKey(Scopes.OrdersWrite)
+            .AcceptsJson<CancelOrderRequest>()
+            .WithSummary("Cancel an order (idempotent); the body is optional")
+            .WithDescription("200 with the CANCELLED order (cancelled now or before); 202 with the order as it stands while what it holds " +
+                             "is given back (a PENDING order ends CANCELLED instead of CONFIRMED); 409 order_not_cancellable for a FAILED order.")
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
         orders.MapGet("/{orderId}", GetOrder).WithName("GetOrder").RequireApiKey(Scopes.OrdersRead).ProducesProblem(StatusCodes.Status404NotFound);
         orders.MapGet("/{orderId}/events", ListOrderEvents).WithName("ListOrderEvents").RequireApiKey(Scopes.OrdersRead)
             .WithSummary("The order's timeline, oldest first, paged")
@@ -60,6 +66,31 @@ public static class OrdersApi
             default:
                 throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "Not a placement outcome.");
         }
+    }
+
+    private static async Task<Results<Ok<OrderResponse>, Accepted<OrderResponse>, ProblemHttpResult>> CancelOrder(
+        string orderId, HttpContext http, OrderCancellation cancellation)
+    {
+        if (!Guid.TryParse(orderId, out var id)) return Problems.Validation("order_id", "must be a UUID.");
+        string? reason = null;
+        // The body is optional: none at all, {} or {"reason": "..."}.
+        if (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? true)
+        {
+            var (body, problem) = await RequestBody.ReadAsync(http.Request, OrdersJsonContext.Default.CancelOrderRequest, http.RequestAborted);
+            if (problem is not null) return problem;
+            reason = body.Reason;
+        }
+
+        var (outcome, order) = await cancellation.CancelAsync(id, reason);
+        return outcome switch
+        {
+            CancellationOutcome.Cancelled => TypedResults.Ok(order!.ToResponse()),
+            CancellationOutcome.Accepted => TypedResults.Accepted($"/api/v1/orders/{id}", order!.ToResponse()),
+            CancellationOutcome.NotCancellable => Problems.Create(StatusCodes.Status409Conflict, "order_not_cancellable", "Order not cancellable.",
+                $"The order '{id}' FAILED: it holds nothing and cannot be cancelled."),
+            CancellationOutcome.NotFound => Problems.NotFoundProblem($"No order with id '{id}'."),
+            _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "Not a cancellation outcome."),
+        };
     }
 
     /// <summary>The order's key from the body (already checked against the key rule) or the header; null with the reason in <paramref name="fields"/>.</summary>

@@ -21,6 +21,7 @@ public static class SagaSetup
         services.AddSingleton<OrderStore>();
         services.AddSingleton<OrderSaga>();
         services.AddSingleton<OrderPlacement>();
+        services.AddSingleton<OrderCancellation>();
         services.AddSingleton<StuckOrders>();
         services.AddHealthChecks().AddCheck<StuckOrders>("stuck-orders", tags: [ServiceDefaultsExtensions.ReadyTag]);
         services.AddHostedService<RecoveryWorker>();

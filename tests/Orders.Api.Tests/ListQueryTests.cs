@@ -31,12 +31,12 @@ public sealed class FilledOrdersDatabase(PostgresServer pg) : IAsyncLifetime
         Store = new OrderStore(Db, Options.Create(new CoalescingOptions()));
         await using (var fill = Db.CreateCommand(
             """
-            INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, lines, amount, status, failure_reason,
+            INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, lines, amount, status, failure_reason, cancel_requested_at,
                                 in_request, lease_token, lease_until, created_at, updated_at)
             SELECT gen_random_uuid(), 'plan-' || g, CASE WHEN NOT m THEN 'PLAN-' || (g % 200) END, CASE WHEN m THEN 2 ELSE 1 END,
                    CASE WHEN m THEN jsonb_build_array(jsonb_build_object('item_sku', 'PLAN-' || (g % 200), 'quantity', 1),
                                                       jsonb_build_object('item_sku', 'PLAN-' || ((g + 5) % 200), 'quantity', 1)) END,
-                   10, s, CASE WHEN s = 'FAILED' THEN 'PAYMENT_DECLINED' END, false, gen_random_uuid(), t + interval '1 day', t, t
+                   10, s, CASE WHEN s = 'FAILED' THEN 'PAYMENT_DECLINED' END, CASE WHEN s = 'CANCELLED' THEN t END, false, gen_random_uuid(), t + interval '1 day', t, t
             FROM generate_series(1, $1) AS g,
                  LATERAL (SELECT g % 10 = 5,
                                  CASE WHEN g % 500 = 0 OR g % 1000 = 5 THEN 'FAILED' WHEN g % 400 IN (3, 15) THEN 'CANCELLED'
