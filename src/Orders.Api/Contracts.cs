@@ -4,15 +4,39 @@ using System.Text.Json.Serialization;
 
 namespace Orders.Api;
 
-/// <summary>The order form. The idempotency key may come in the body or the Idempotency-Key header; the handler settles which.</summary>
+/// <summary>
+/// The order form: one line (<c>item_sku</c>, <c>quantity</c>, the seed's form) or <c>items</c> (1-50 lines, each SKU at
+/// most once), never both. The idempotency key may come in the body or the Idempotency-Key header; the handler settles which.
+/// </summary>
 public sealed record CreateOrderRequest(
-    [property: Sku] string ItemSku,
-    [property: Between(1, CreateOrderRequest.MaxQuantity)] int Quantity,
+    [property: Sku] string? ItemSku,
+    [property: Between(1, CreateOrderRequest.MaxQuantity)] int? Quantity,
+    [property: Length(1, CreateOrderRequest.MaxLines, ErrorMessage = "must hold 1-50 lines.")] IReadOnlyList<OrderLine>? Items,
     [property: Money(CreateOrderRequest.MaxAmount)] decimal Amount,
-    [property: IdempotencyKey] string? IdempotencyKey)
+    [property: IdempotencyKey] string? IdempotencyKey) : IValidatableObject
 {
     public const int MaxQuantity = 1_000_000;
+    public const int MaxLines = 50;
     public const long MaxAmount = 1_000_000_000;
+
+    /// <summary>The lines asked for, in request order (call once the body is valid).</summary>
+    public IReadOnlyList<OrderLine> Lines => Items ?? [new OrderLine(ItemSku!, Quantity!.Value)];
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (Items is not null)
+        {
+            if (ItemSku is not null || Quantity is not null)
+                yield return new("cannot be sent with item_sku or quantity: send one line as item_sku and quantity, or lines as items.", ["items"]);
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            for (var i = 0; i < Items.Count; i++)
+                if (!seen.Add(Items[i].ItemSku))
+                    yield return new("repeats the SKU of an earlier line: each SKU at most once.", [$"items[{i}].item_sku"]);
+            yield break;
+        }
+        if (ItemSku is null) yield return new("is required (or send the lines as items).", ["item_sku"]);
+        if (Quantity is null) yield return new("is required (or send the lines as items).", ["quantity"]);
+    }
 }
 
 /// <summary>The optional body of a cancel.</summary>
@@ -20,7 +44,9 @@ public sealed record CancelOrderRequest(
     [property: StringLength(200, ErrorMessage = "must be at most {1} characters.")] string? Reason);
 
 /// <summary>One line of an order: a SKU and how many units of it.</summary>
-public sealed record OrderLine(string ItemSku, int Quantity);
+public sealed record OrderLine(
+    [property: Sku] string ItemSku,
+    [property: Between(1, CreateOrderRequest.MaxQuantity)] int Quantity);
 
 public sealed record OrderResponse(
     Guid OrderId,

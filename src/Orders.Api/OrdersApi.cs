@@ -45,7 +45,7 @@ public static class OrdersApi
         if (problem is not null) return problem;
         request = request with { IdempotencyKey = key };
 
-        var form = new OrderForm([new OrderLine(request.ItemSku, request.Quantity)], request.Amount, key);
+        var form = new OrderForm(request.Lines, request.Amount, key);
         var (outcome, order) = await placement.PlaceAsync(form, http.ApiKeyName());
         var location = $"/api/v1/orders/{order.OrderId}";
         switch (outcome)
