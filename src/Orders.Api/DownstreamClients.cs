@@ -5,10 +5,6 @@ using System.Text.Json.Serialization.Metadata;
 
 namespace Orders.Api;
 
-public enum ReserveOutcome { Reserved, InsufficientStock, UnknownItem, Refused }
-
-public enum AuthorizeOutcome { Authorized, Declined, Refused }
-
 /// <summary>
 /// A dependency gave no answer the saga can act on: a timeout, a 5xx, a refused connection, an open circuit — or an
 /// answer outside its contract (<see cref="Unexpected"/>: a 401 after a token change, a 400, a 404 that is not
@@ -27,18 +23,25 @@ public sealed class InventoryClient(HttpClient http)
 {
     public const string Name = "inventory";
 
-    public async Task<ReserveOutcome> ReserveAsync(Guid orderId, string sku, int quantity, CancellationToken ct)
+    /// <summary>
+    /// Holds every line for the order or none (one call: the one-line form for one line, the multi-line form otherwise).
+    /// Null when the stock is held; otherwise the reason the order fails.
+    /// </summary>
+    public async Task<string?> ReserveAsync(Guid orderId, IReadOnlyList<OrderLine> lines, CancellationToken ct)
     {
-        using var response = await Downstream.PostAsync(http, Name, "/api/v1/stock/reserve",
-            new ReserveRequest(orderId, sku, quantity), OrdersJsonContext.Default.ReserveRequest, ct);
-        if (response.StatusCode == HttpStatusCode.OK) return ReserveOutcome.Reserved;
+        using var response = lines.Count == 1
+            ? await Downstream.PostAsync(http, Name, "/api/v1/stock/reserve",
+                new ReserveRequest(orderId, lines[0].ItemSku, lines[0].Quantity), OrdersJsonContext.Default.ReserveRequest, ct)
+            : await Downstream.PostAsync(http, Name, "/api/v1/stock/reserve",
+                new ReserveLinesRequest(orderId, lines), OrdersJsonContext.Default.ReserveLinesRequest, ct);
+        if (response.StatusCode == HttpStatusCode.OK) return null;
         return (response.StatusCode, await Downstream.ReadCodeAsync(response, ct)) switch
         {
-            (HttpStatusCode.Conflict, "insufficient_stock") => ReserveOutcome.InsufficientStock,
-            (HttpStatusCode.NotFound, "unknown_item") => ReserveOutcome.UnknownItem,
+            (HttpStatusCode.Conflict, "insufficient_stock") => FailureReason.InsufficientStock,
+            (HttpStatusCode.NotFound, "unknown_item") => FailureReason.UnknownItem,
             // This order can never hold stock: it was released (tombstone) or reserved other lines under its id.
             (HttpStatusCode.Conflict, "reservation_released") or (HttpStatusCode.UnprocessableEntity, "idempotency_key_reused")
-                => ReserveOutcome.Refused,
+                => FailureReason.InventoryUnavailable,
             var (status, code) => throw Downstream.NoAnswer(Name, status, code),
         };
     }
@@ -58,7 +61,8 @@ public sealed class PaymentClient(HttpClient http)
 {
     public const string Name = "payment";
 
-    public async Task<AuthorizeOutcome> AuthorizeAsync(Guid orderId, decimal amount, CancellationToken ct)
+    /// <summary>Null when the amount is authorized; otherwise the reason the order fails.</summary>
+    public async Task<string?> AuthorizeAsync(Guid orderId, decimal amount, CancellationToken ct)
     {
         using var response = await Downstream.PostAsync(http, Name, "/api/v1/payments/authorize",
             new AuthorizeRequest(orderId, amount), OrdersJsonContext.Default.AuthorizeRequest, ct);
@@ -67,8 +71,8 @@ public sealed class PaymentClient(HttpClient http)
             var body = await response.Content.ReadFromJsonAsync(OrdersJsonContext.Default.AuthorizeResponse, ct);
             return body?.Status switch
             {
-                "AUTHORIZED" => AuthorizeOutcome.Authorized,
-                "DECLINED" => AuthorizeOutcome.Declined,
+                "AUTHORIZED" => null,
+                "DECLINED" => FailureReason.PaymentDeclined,
                 var other => throw new DependencyUnavailableException($"{Name} answered 200 with status '{other}'", unexpected: true),
             };
         }
@@ -76,7 +80,7 @@ public sealed class PaymentClient(HttpClient http)
         {
             // This order can never be charged: it was voided (tombstone) or authorized another amount under its id.
             (HttpStatusCode.Conflict, "payment_voided") or (HttpStatusCode.UnprocessableEntity, "idempotency_key_reused")
-                => AuthorizeOutcome.Refused,
+                => FailureReason.PaymentUnavailable,
             var (status, code) => throw Downstream.NoAnswer(Name, status, code),
         };
     }

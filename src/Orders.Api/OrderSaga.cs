@@ -4,8 +4,8 @@ using Oms.ServiceDefaults;
 namespace Orders.Api;
 
 /// <summary>
-/// Runs an order from wherever it stands to CONFIRMED or FAILED: reserve → authorize → confirm, or
-/// decide to fail → void/release → FAILED. Every downstream step is idempotent on order_id, so running
+/// Runs an order from wherever it stands to CONFIRMED, FAILED or CANCELLED: reserve → authorize → confirm, or
+/// decide to fail → void/release → FAILED, or (a cancel recorded, PENDING or CONFIRMED) void/release → CANCELLED. Every downstream step is idempotent on order_id, so running
 /// it again after a crash or a timeout is always safe. The caller must hold the order's lease.
 /// </summary>
 public sealed class OrderSaga(InventoryClient inventory, PaymentClient payments, OrderStore store, ILogger<OrderSaga> logger)
@@ -26,31 +26,34 @@ public sealed class OrderSaga(InventoryClient inventory, PaymentClient payments,
         var stuckAt = InventoryClient.Name;
         try
         {
-            if (order.CompensateReason is null)
+            if (!order.MustCompensate)
             {
                 // A run whose lease ran out (a slow database call, a long recovery batch) must not act: a new holder may be
                 // failing this order right now. Its compensation voids and releases, so what a late call does is undone.
                 if (!order.HoldsLease()) return await ReloadAsync(order);
-                var reason = await inventory.ReserveAsync(order.OrderId, order.ItemSku, order.Quantity, budget) switch
-                {
-                    ReserveOutcome.Reserved => null,
-                    ReserveOutcome.InsufficientStock => FailureReason.InsufficientStock,
-                    ReserveOutcome.UnknownItem => FailureReason.UnknownItem,
-                    _ => FailureReason.InventoryUnavailable,
-                };
+                var reason = await inventory.ReserveAsync(order.OrderId, order.Lines, budget);
                 if (reason is null)
                 {
                     stuckAt = PaymentClient.Name;
                     if (!order.HoldsLease()) return await ReloadAsync(order);
-                    var authorized = await payments.AuthorizeAsync(order.OrderId, order.Amount, budget);
-                    if (authorized == AuthorizeOutcome.Authorized) return await ConfirmAsync(order);
-                    reason = authorized == AuthorizeOutcome.Declined ? FailureReason.PaymentDeclined : FailureReason.PaymentUnavailable;
+                    reason = await payments.AuthorizeAsync(order.OrderId, order.Amount, budget);
+                    if (reason is null)
+                    {
+                        var confirmed = await ConfirmAsync(order);
+                        // The confirm refused because a cancel was recorded meanwhile: still ours, so give everything back.
+                        if (!(confirmed is { Status: OrderStatus.Pending, CancelRequested: true } && confirmed.LeaseToken == order.LeaseToken))
+                            return confirmed;
+                        order = confirmed;
+                    }
                 }
 
-                // Durable before compensating: whoever resumes this order finishes the compensation.
-                var decided = await store.DecideFailureAsync(order, reason, CancellationToken.None);
-                if (decided is null) return await ReloadAsync(order);
-                order = decided;
+                if (reason is not null)
+                {
+                    // Durable before compensating: whoever resumes this order finishes the compensation.
+                    var decided = await store.DecideFailureAsync(order, reason, CancellationToken.None);
+                    if (decided is null) return await ReloadAsync(order);
+                    order = decided;
+                }
             }
             return await CompensateAsync(order, s => stuckAt = s, budget);
         }
@@ -67,7 +70,8 @@ public sealed class OrderSaga(InventoryClient inventory, PaymentClient payments,
                 logger.LogInformation("Order {OrderId} left PENDING, {Dependency} unavailable: {Message}", order.OrderId, stuckAt, e.Message);
             }
 
-            if (giveUpWhenStuck && order.CompensateReason is null)
+            // Only an order still going forward gives up; giving back (a decided failure, a cancel) is retried until it is done.
+            if (giveUpWhenStuck && !order.MustCompensate)
             {
                 var reason = stuckAt == PaymentClient.Name ? FailureReason.PaymentUnavailable : FailureReason.InventoryUnavailable;
                 logger.LogWarning("Order {OrderId} past its give-up deadline and {Dependency} gave no answer: failing it as {Reason}",
@@ -96,7 +100,7 @@ public sealed class OrderSaga(InventoryClient inventory, PaymentClient payments,
     }
 
     /// <summary>
-    /// Void, release, then FAILED. Both always run: each also leaves a tombstone that refuses a late authorize or
+    /// Void, release, then FAILED (or CANCELLED when a cancel is recorded). Both always run: each also leaves a tombstone that refuses a late authorize or
     /// reserve (from a run that lost its lease, or an answer lost on the way). A declined payment needs no void: its
     /// stored DECLINED answer is final for the order, so nothing can be authorized for it later.
     /// </summary>
@@ -109,7 +113,7 @@ public sealed class OrderSaga(InventoryClient inventory, PaymentClient payments,
         }
         stuckAt(InventoryClient.Name);
         await inventory.ReleaseAsync(order.OrderId, budget);
-        return Count(await store.FailAsync(order, CancellationToken.None)) ?? await ReloadAsync(order);
+        return Count(await store.FinishAsync(order, CancellationToken.None)) ?? await ReloadAsync(order);
     }
 
     private static OrderRow? Count(OrderRow? final)

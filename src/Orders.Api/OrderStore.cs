@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
@@ -10,7 +11,7 @@ namespace Orders.Api;
 public sealed record OrderRow(
     Guid OrderId,
     string IdempotencyKey,
-    string ItemSku,
+    string? ItemSku,
     int Quantity,
     decimal Amount,
     string Status,
@@ -24,8 +25,18 @@ public sealed record OrderRow(
     DateTime CreatedAt,
     DateTime UpdatedAt,
     TimeSpan LeaseLeft,
-    long ReadAt)
+    long ReadAt,
+    IReadOnlyList<OrderLine>? MultiLines,
+    bool CancelRequested)
 {
+    /// <summary>
+    /// Whatever the order holds must be given back before it can end: it was decided to fail, or its cancel is recorded.
+    /// </summary>
+    public bool MustCompensate => CompensateReason is not null || CancelRequested;
+
+    /// <summary>Every line of the order, in request order (a one-line order's is its item_sku and quantity).</summary>
+    public IReadOnlyList<OrderLine> Lines => MultiLines ?? [new OrderLine(ItemSku!, Quantity)];
+
     /// <summary>
     /// Whether the lease this row was read with is certainly still ours. <see cref="ReadAt"/> is taken before the
     /// statement was sent, so ReadAt + LeaseLeft is never later than the lease's end in the database.
@@ -33,7 +44,7 @@ public sealed record OrderRow(
     public bool HoldsLease() => Stopwatch.GetElapsedTime(ReadAt) < LeaseLeft;
 
     public OrderResponse ToResponse() =>
-        new(OrderId, Status, ItemSku, Quantity, Amount, IdempotencyKey, FailureReason, CreatedAt, UpdatedAt);
+        new(OrderId, Status, ItemSku, Quantity, Lines, Amount, IdempotencyKey, FailureReason, CreatedAt, UpdatedAt);
 }
 
 /// <summary>
@@ -44,7 +55,8 @@ public sealed class OrderStore : IAsyncDisposable
 {
     private const string Columns =
         "order_id, idempotency_key, item_sku, quantity, amount, status, failure_reason, compensate_reason, stuck_at, " +
-        "in_request, lease_token, lease_until > now(), attempts, created_at, updated_at, greatest(lease_until - now(), interval '0')";
+        "in_request, lease_token, lease_until > now(), attempts, created_at, updated_at, greatest(lease_until - now(), interval '0'), lines::text, " +
+        "cancel_requested_at IS NOT NULL";
 
     private readonly NpgsqlDataSource db;
     // The two writes every order makes. Under load concurrent requests share one statement and one commit each.
@@ -69,6 +81,48 @@ public sealed class OrderStore : IAsyncDisposable
         Guid leaseToken, TimeSpan lease, string apiKeyName = "") =>
         inserts.RunAsync(new NewOrder(orderId, apiKeyName, key, sku, quantity, amount, leaseToken, lease));
 
+    /// <summary>
+    /// <see cref="TryInsertAsync(Guid, string, string, int, decimal, Guid, TimeSpan, string)"/> for an order of any number of
+    /// lines (distinct SKUs, request order). One line is stored as the one-line form, so both forms of it are the same order.
+    /// </summary>
+    public Task<OrderRow?> TryInsertAsync(Guid orderId, string key, IReadOnlyList<OrderLine> lines, decimal amount,
+        Guid leaseToken, TimeSpan lease, string apiKeyName = "") =>
+        lines.Count == 1
+            ? TryInsertAsync(orderId, key, lines[0].ItemSku, lines[0].Quantity, amount, leaseToken, lease, apiKeyName)
+            : InsertLinesAsync(new NewOrder(orderId, apiKeyName, key, "", lines.Sum(l => l.Quantity), amount, leaseToken, lease), lines);
+
+    // Multi-line orders are not coalesced: the one-line form is the hot path, and one statement per order keeps this simple.
+    private async Task<OrderRow?> InsertLinesAsync(NewOrder o, IReadOnlyList<OrderLine> lines)
+    {
+        await using var command = db.CreateCommand(WithEvents(
+            """
+            INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until, api_key_name,
+                                last_sequence, lines)
+            VALUES ($1, $2, NULL, $3, $4, 'PENDING', $5, now() + $6, $7, 1, $8::jsonb)
+            ON CONFLICT (api_key_name, idempotency_key) DO NOTHING
+            RETURNING *
+            """, Created,
+            """
+            l AS (INSERT INTO order_lines (order_id, item_sku, quantity, status, created_at)
+                  SELECT o.order_id, u.s, u.q, o.status, o.created_at FROM o, unnest($9::text[], $10::int[]) AS u(s, q)
+                  ORDER BY u.s)
+            """));
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = o.OrderId });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = o.Key });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = o.Quantity });
+        command.Parameters.Add(new NpgsqlParameter<decimal> { TypedValue = o.Amount });
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = o.LeaseToken });
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = o.Lease });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = o.ApiKeyName });
+        command.Parameters.Add(new NpgsqlParameter<string>
+        {
+            TypedValue = JsonSerializer.Serialize(lines.ToArray(), OrdersJsonContext.Default.OrderLineArray), NpgsqlDbType = NpgsqlDbType.Jsonb,
+        });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. lines.Select(l => l.ItemSku)] });
+        command.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = [.. lines.Select(l => l.Quantity)] });
+        return await ReadOneAsync(command, CancellationToken.None);
+    }
+
     /// <summary>PENDING → CONFIRMED, unless the order was decided to fail or someone else holds the lease.</summary>
     public Task<OrderRow?> ConfirmAsync(OrderRow order) => confirms.RunAsync(order);
 
@@ -77,13 +131,13 @@ public sealed class OrderStore : IAsyncDisposable
         if (orders.Count == 1)
         {
             var o = orders[0];
-            await using var one = db.CreateCommand(
-                $"""
-                 INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until, api_key_name)
-                 VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, now() + $7, $8)
-                 ON CONFLICT (api_key_name, idempotency_key) DO NOTHING
-                 RETURNING {Columns}
-                 """);
+            await using var one = db.CreateCommand(WithEvents(
+                """
+                INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until, api_key_name, last_sequence)
+                VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, now() + $7, $8, 1)
+                ON CONFLICT (api_key_name, idempotency_key) DO NOTHING
+                RETURNING *
+                """, Created));
             one.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = o.OrderId });
             one.Parameters.Add(new NpgsqlParameter<string> { TypedValue = o.Key });
             one.Parameters.Add(new NpgsqlParameter<string> { TypedValue = o.Sku });
@@ -97,16 +151,16 @@ public sealed class OrderStore : IAsyncDisposable
 
         // Rows go in (API key, key) order, so two groups holding the same keys wait on each other in one order, never in a cycle.
         // A key twice in one group inserts once; the other call gets null and answers as a replay.
-        await using var command = db.CreateCommand(
-            $"""
-             INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until, api_key_name)
-             SELECT o, k, s, q, a, 'PENDING', t, now() + l, n
-             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::numeric[], $6::uuid[], $7::interval[], $8::text[])
-                  AS u(o, k, s, q, a, t, l, n)
-             ORDER BY n, k
-             ON CONFLICT (api_key_name, idempotency_key) DO NOTHING
-             RETURNING {Columns}
-             """);
+        await using var command = db.CreateCommand(WithEvents(
+            """
+            INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until, api_key_name, last_sequence)
+            SELECT o, k, s, q, a, 'PENDING', t, now() + l, n, 1
+            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::numeric[], $6::uuid[], $7::interval[], $8::text[])
+                 AS u(o, k, s, q, a, t, l, n)
+            ORDER BY n, k
+            ON CONFLICT (api_key_name, idempotency_key) DO NOTHING
+            RETURNING *
+            """, Created));
         command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. orders.Select(o => o.OrderId)] });
         command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. orders.Select(o => o.Key)] });
         command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. orders.Select(o => o.Sku)] });
@@ -120,15 +174,15 @@ public sealed class OrderStore : IAsyncDisposable
 
     private async Task<IReadOnlyList<OrderRow?>> ConfirmGroupAsync(IReadOnlyList<OrderRow> orders)
     {
-        if (orders.Count == 1) return [await UpdateAsync(orders[0], ConfirmSet, ConfirmCondition, null, CancellationToken.None)];
+        if (orders.Count == 1) return [await UpdateAsync(orders[0], ConfirmSet, ConfirmCondition, null, CancellationToken.None, Confirmed)];
 
-        await using var command = db.CreateCommand(
+        await using var command = db.CreateCommand(WithEvents(
             $"""
-             UPDATE orders SET {ConfirmSet}, updated_at = now()
+             UPDATE orders SET {ConfirmSet}, last_sequence = last_sequence + {Confirmed.Length}, updated_at = now()
              FROM unnest($1::uuid[], $2::uuid[]) AS u(id, token)
              WHERE order_id = u.id AND lease_token = u.token AND status = 'PENDING' {ConfirmCondition}
-             RETURNING {Columns}
-             """);
+             RETURNING orders.*
+             """, Confirmed));
         // Orders of two groups never overlap (each is confirmed by the request that holds its lease); in id order anyway.
         var sorted = orders.OrderBy(o => o.OrderId).ToArray();
         command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. sorted.Select(o => o.OrderId)] });
@@ -137,7 +191,56 @@ public sealed class OrderStore : IAsyncDisposable
     }
 
     private const string ConfirmSet = "status = 'CONFIRMED', in_request = false";
-    private const string ConfirmCondition = "AND compensate_reason IS NULL";
+
+    // The events of each transition, as (type, data) with data an SQL expression over the order's new row `o`.
+    // A confirm records the facts it rests on too: the stock was held and the payment authorized (one statement, not three).
+    private static readonly (string Type, string Data)[] Created =
+    [
+        (OrderEvents.Created, "jsonb_build_object('items', coalesce(o.lines, jsonb_build_array(jsonb_build_object('item_sku', o.item_sku, " +
+                              "'quantity', o.quantity))), 'amount', o.amount)"),
+    ];
+    private static readonly (string Type, string Data)[] Confirmed =
+    [
+        (OrderEvents.StockReserved, "'{}'::jsonb"),
+        (OrderEvents.PaymentAuthorized, "jsonb_build_object('amount', o.amount)"),
+        (OrderEvents.Confirmed, "'{}'::jsonb"),
+    ];
+    // An order that had to give everything back ends FAILED, or CANCELLED when its cancel was recorded (see FinishAsync).
+    private static readonly (string Type, string Data)[] FailedOrCancelled =
+    [
+        ($"CASE o.status WHEN 'CANCELLED' THEN '{OrderEvents.Cancelled}' ELSE '{OrderEvents.Failed}' END",
+         "CASE o.status WHEN 'CANCELLED' THEN '{}'::jsonb ELSE jsonb_build_object('failure_reason', o.failure_reason) END"),
+    ];
+    private static readonly (string Type, string Data)[] CancelRequested =
+    [
+        (OrderEvents.CancelRequested, "jsonb_strip_nulls(jsonb_build_object('reason', $4::text))"),
+    ];
+
+    /// <summary>
+    /// <paramref name="orderStatement"/> (an INSERT or UPDATE of orders that RETURNs the whole row and has already
+    /// advanced last_sequence by the number of <paramref name="events"/>) with the events it records, in one statement:
+    /// a row it does not write gets no event, and the sequence numbers are the ones it took.
+    /// </summary>
+    private static string WithEvents(string orderStatement, (string Type, string Data)[] events, string? alsoWith = null)
+    {
+        // A transition of a multi-line order moves its lines to the new status too (see migration 0005).
+        alsoWith ??= orderStatement.TrimStart().StartsWith("UPDATE", StringComparison.Ordinal)
+            ? "ls AS (UPDATE order_lines SET status = o.status FROM o WHERE o.lines IS NOT NULL AND order_lines.order_id = o.order_id " +
+              "AND order_lines.status <> o.status)"
+            : null;
+        var values = string.Join(", ", events.Select((e, i) => $"({i + 1}, {(e.Type.StartsWith("order.", StringComparison.Ordinal) ? $"'{e.Type}'" : e.Type)}, {e.Data})"));
+        return $"""
+                WITH o AS ({orderStatement}),
+                {(alsoWith is null ? "" : alsoWith + ",")}
+                e AS (INSERT INTO order_events (event_id, order_id, sequence, type, occurred_at, data)
+                      SELECT gen_random_uuid(), o.order_id, o.last_sequence - {events.Length} + v.n, v.type, o.updated_at, v.data
+                      FROM o CROSS JOIN LATERAL (VALUES {values}) AS v(n, type, data))
+                SELECT {Columns} FROM o
+                """;
+    }
+    // Never once a failure is decided or a cancel recorded: a cancel racing the confirm either lands first (and the
+    // confirm changes nothing) or finds the order CONFIRMED (and cancels it as such). The row lock orders the two.
+    private const string ConfirmCondition = "AND compensate_reason IS NULL AND cancel_requested_at IS NULL";
 
     /// <summary>The returned rows matched to the calls by order id; null for a call whose row was not written.</summary>
     private static OrderRow?[] InOrder<T>(List<OrderRow> rows, IReadOnlyList<T> calls, Func<T, Guid> orderId)
@@ -159,6 +262,35 @@ public sealed class OrderStore : IAsyncDisposable
         return await ReadOneAsync(command, ct);
     }
 
+    /// <summary>The order's events after <paramref name="afterSequence"/>, oldest first (the primary key's order).</summary>
+    public async Task<List<OrderEventResponse>> EventsAsync(Guid orderId, int afterSequence, int limit, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand(
+            """
+            SELECT event_id, order_id, sequence, type, occurred_at, data::text FROM order_events
+            WHERE order_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3
+            """);
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = afterSequence });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
+        var events = new List<OrderEventResponse>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            using var data = System.Text.Json.JsonDocument.Parse(reader.GetString(5));
+            events.Add(new(reader.GetGuid(0), reader.GetGuid(1), reader.GetInt32(2), reader.GetString(3), reader.GetDateTime(4),
+                data.RootElement.Clone()));
+        }
+        return events;
+    }
+
+    public async Task<bool> ExistsAsync(Guid orderId, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand("SELECT EXISTS (SELECT FROM orders WHERE order_id = $1)");
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
+        return (bool)(await command.ExecuteScalarAsync(ct))!;
+    }
+
     /// <summary>The order placed with this idempotency key while the endpoints were open (no API key).</summary>
     public Task<OrderRow?> GetByKeyAsync(string key, CancellationToken ct) => GetByKeyAsync("", key, ct);
 
@@ -175,9 +307,63 @@ public sealed class OrderStore : IAsyncDisposable
     public Task<OrderRow?> DecideFailureAsync(OrderRow order, string reason, CancellationToken ct) => UpdateAsync(order,
         "compensate_reason = COALESCE(compensate_reason, $3)", "", reason, ct);
 
-    /// <summary>PENDING → FAILED with the decided reason, once compensation is done.</summary>
-    public Task<OrderRow?> FailAsync(OrderRow order, CancellationToken ct) => UpdateAsync(order,
-        "status = 'FAILED', failure_reason = compensate_reason, in_request = false", "AND compensate_reason IS NOT NULL", null, ct);
+    /// <summary>
+    /// Once compensation is done: CANCELLED when a cancel is recorded (a PENDING or a CONFIRMED order), otherwise
+    /// PENDING → FAILED with the decided reason.
+    /// </summary>
+    public async Task<OrderRow?> FinishAsync(OrderRow order, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand(WithEvents(
+            $"""
+             UPDATE orders SET status = CASE WHEN cancel_requested_at IS NULL THEN 'FAILED' ELSE 'CANCELLED' END,
+                               failure_reason = CASE WHEN cancel_requested_at IS NULL THEN compensate_reason END,
+                               in_request = false, last_sequence = last_sequence + {FailedOrCancelled.Length}, updated_at = now()
+             WHERE order_id = $1 AND lease_token = $2
+               AND ((status = 'PENDING' AND (compensate_reason IS NOT NULL OR cancel_requested_at IS NOT NULL))
+                    OR (status = 'CONFIRMED' AND cancel_requested_at IS NOT NULL))
+             RETURNING *
+             """, FailedOrCancelled));
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = order.OrderId });
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = order.LeaseToken });
+        return await ReadOneAsync(command, ct);
+    }
+
+    /// <summary>
+    /// Records the cancel of a PENDING or CONFIRMED order with its order.cancel_requested event; null when the order is
+    /// unknown, final or already being cancelled. A CONFIRMED order is leased to the caller (<paramref name="leaseToken"/>),
+    /// who gives everything back; a PENDING one stays with whoever runs its saga, which can then no longer confirm it.
+    /// </summary>
+    public async Task<OrderRow?> RequestCancelAsync(Guid orderId, string? reason, Guid leaseToken, TimeSpan lease, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand(WithEvents(
+            $"""
+             UPDATE orders SET cancel_requested_at = now(), last_sequence = last_sequence + {CancelRequested.Length}, updated_at = now(),
+                               lease_token = CASE WHEN status = 'CONFIRMED' THEN $2 ELSE lease_token END,
+                               lease_until = CASE WHEN status = 'CONFIRMED' THEN now() + $3 ELSE lease_until END
+             WHERE order_id = $1 AND status IN ('PENDING', 'CONFIRMED') AND cancel_requested_at IS NULL
+             RETURNING *
+             """, CancelRequested));
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = leaseToken });
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = lease });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)reason ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        return await ReadOneAsync(command, ct);
+    }
+
+    /// <summary>Leases a CONFIRMED order whose recorded cancel nobody is finishing (its lease ran out); null otherwise.</summary>
+    public async Task<OrderRow?> TakeOverCancelAsync(Guid orderId, Guid leaseToken, TimeSpan lease, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand(
+            $"""
+             UPDATE orders SET lease_token = $2, lease_until = now() + $3, updated_at = now()
+             WHERE order_id = $1 AND status = 'CONFIRMED' AND cancel_requested_at IS NOT NULL AND lease_until <= now()
+             RETURNING {Columns}
+             """);
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = leaseToken });
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = lease });
+        return await ReadOneAsync(command, ct);
+    }
 
     /// <summary>Leaves the order PENDING for the recovery worker, to be retried after <paramref name="retryAfter"/>.</summary>
     public async Task<OrderRow?> ParkAsync(OrderRow order, string stuckAt, TimeSpan retryAfter, CancellationToken ct)
@@ -185,7 +371,7 @@ public sealed class OrderStore : IAsyncDisposable
         await using var command = db.CreateCommand(
             $"""
              UPDATE orders SET in_request = false, stuck_at = $3, lease_until = now() + $4, updated_at = now()
-             WHERE order_id = $1 AND lease_token = $2 AND status = 'PENDING'
+             WHERE order_id = $1 AND lease_token = $2 AND (status = 'PENDING' OR (status = 'CONFIRMED' AND cancel_requested_at IS NOT NULL))
              RETURNING {Columns}
              """);
         command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = order.OrderId });
@@ -196,19 +382,25 @@ public sealed class OrderStore : IAsyncDisposable
     }
 
     /// <summary>
-    /// Takes over PENDING orders whose lease has expired, with a fresh lease token each. SKIP LOCKED lets
-    /// several replicas claim at once without waiting on or taking each other's rows.
+    /// Takes over PENDING orders, and CONFIRMED orders with an unfinished cancel, whose lease has expired, with a fresh
+    /// lease token each. SKIP LOCKED lets several replicas claim at once without waiting on or taking each other's rows.
     /// </summary>
     public async Task<List<OrderRow>> ClaimExpiredAsync(int batchSize, TimeSpan lease, CancellationToken ct)
     {
         await using var command = db.CreateCommand(
             $"""
+             WITH cancelling AS (SELECT order_id, lease_until FROM orders
+                                 WHERE status = 'CONFIRMED' AND cancel_requested_at IS NOT NULL AND lease_until <= now()
+                                 ORDER BY lease_until LIMIT $1
+                                 FOR UPDATE SKIP LOCKED),
+                  pending AS (SELECT order_id, lease_until FROM orders
+                              WHERE status = 'PENDING' AND lease_until <= now()
+                              ORDER BY lease_until LIMIT $1
+                              FOR UPDATE SKIP LOCKED)
              UPDATE orders SET lease_token = gen_random_uuid(), lease_until = now() + $2, in_request = false,
                                attempts = attempts + 1, updated_at = now()
-             WHERE order_id IN (SELECT order_id FROM orders
-                                WHERE status = 'PENDING' AND lease_until <= now()
-                                ORDER BY lease_until LIMIT $1
-                                FOR UPDATE SKIP LOCKED)
+             WHERE order_id IN (SELECT order_id FROM (SELECT * FROM cancelling UNION ALL SELECT * FROM pending) AS due
+                                ORDER BY lease_until LIMIT $1)
              RETURNING {Columns}
              """);
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = batchSize });
@@ -241,7 +433,7 @@ public sealed class OrderStore : IAsyncDisposable
 
     // Every status an order can have (the CHECK on orders.status), each with its own partial indexes (migration
     // 0002): a new status needs its indexes too, or lists of it and unfiltered lists walk the table.
-    private static readonly string[] Statuses = [OrderStatus.Pending, OrderStatus.Confirmed, OrderStatus.Failed];
+    private static readonly IReadOnlyList<string> Statuses = OrderStatus.All;
 
     // One fixed text per filter combination. A generic "$n IS NULL OR ..." predicate cannot use an index for the
     // filter, so every filter walked the whole table (issue 10, item 8). The status is a literal, not a parameter:
@@ -253,7 +445,7 @@ public sealed class OrderStore : IAsyncDisposable
          select (status, bySku, afterCursor)).ToDictionary(k => k, k => BuildListSql(k.status, k.bySku, k.afterCursor));
 
     /// <summary>
-    /// The SQL of one filter combination; <paramref name="status"/> is null or one of the three statuses. Parameters
+    /// The SQL of one filter combination; <paramref name="status"/> is null or one of <see cref="OrderStatus.All"/>. Parameters
     /// as <see cref="ListParameters"/> makes them: $1 the limit, then the sku and the cursor's (created_at, order_id),
     /// each only when used. Every scan reads a partial index of migration 0002 in keyset order, so a page reads about
     /// <c>limit</c> rows whatever the filter matches.
@@ -274,29 +466,46 @@ public sealed class OrderStore : IAsyncDisposable
         return [.. parameters];
     }
 
+    // What Columns reads, for an order found from its line: the keyset columns are the line's (the same values), so the
+    // planner sees them come sorted from order_lines_sku_newest and merges without sorting every candidate first.
+    private const string LineKeyAndOrderColumns =
+        "l.order_id, l.created_at, o.idempotency_key, o.item_sku, o.quantity, o.amount, o.status, o.failure_reason, o.compensate_reason, " +
+        "o.stuck_at, o.in_request, o.lease_token, o.lease_until, o.attempts, o.updated_at, o.lines, o.cancel_requested_at";
+
     private static string BuildListSql(string status, bool bySku, bool afterCursor)
     {
         var next = 1; // $1 is the limit
-        var skuCondition = bySku ? $" AND item_sku = ${++next}" : "";
-        var cursorCondition = afterCursor ? $" AND (created_at, order_id) < (${++next}, ${++next})" : "";
+        var sku = bySku ? $"${++next}" : "";
+        var cursor = afterCursor ? $"(${++next}, ${++next})" : "";
         const string Newest = "ORDER BY created_at DESC, order_id DESC LIMIT $1";
         string Scan(string oneStatus) =>
-            $"SELECT {Columns} FROM orders WHERE status = '{oneStatus}'{skuCondition}{cursorCondition} {Newest}";
+            $"SELECT {Columns} FROM orders WHERE status = '{oneStatus}'" +
+            (bySku ? $" AND item_sku = {sku}" : "") + (afterCursor ? $" AND (created_at, order_id) < {cursor}" : "") + $" {Newest}";
 
-        if (status != "") return Scan(status);
         // No status filter: the newest of each status, merged in order (a Merge Append that stops after $1 rows),
         // so the per-status indexes serve unfiltered lists too and no index of every order is needed.
-        return string.Join(" UNION ALL ", Statuses.Select(s => $"({Scan(s)})")) + " " + Newest;
+        var scans = (status != "" ? [status] : Statuses).Select(Scan).ToList();
+        if (bySku)
+        {
+            // Multi-line orders (item_sku NULL) with a line of this SKU, newest first through order_lines_sku_newest, one
+            // scan per status like the orders above (a line's status is its order's, written in the same statement).
+            scans.AddRange((status != "" ? [status] : Statuses).Select(oneStatus =>
+                $"SELECT {Columns} FROM (SELECT {LineKeyAndOrderColumns} FROM order_lines l JOIN orders o ON o.order_id = l.order_id " +
+                $"WHERE l.item_sku = {sku} AND l.status = '{oneStatus}'" + (afterCursor ? $" AND (l.created_at, l.order_id) < {cursor}" : "") +
+                $" ORDER BY l.created_at DESC, l.order_id DESC LIMIT $1) AS m {Newest}"));
+        }
+        return scans.Count == 1 ? scans[0] : string.Join(" UNION ALL ", scans.Select(s => $"({s})")) + " " + Newest;
     }
 
-    private async Task<OrderRow?> UpdateAsync(OrderRow order, string set, string extraCondition, string? reason, CancellationToken ct)
+    private async Task<OrderRow?> UpdateAsync(OrderRow order, string set, string extraCondition, string? reason, CancellationToken ct,
+        (string Type, string Data)[]? events = null)
     {
-        await using var command = db.CreateCommand(
-            $"""
-             UPDATE orders SET {set}, updated_at = now()
-             WHERE order_id = $1 AND lease_token = $2 AND status = 'PENDING' {extraCondition}
-             RETURNING {Columns}
-             """);
+        var update = $"""
+                      UPDATE orders SET {set}, last_sequence = last_sequence + {events?.Length ?? 0}, updated_at = now()
+                      WHERE order_id = $1 AND lease_token = $2 AND status = 'PENDING' {extraCondition}
+                      RETURNING *
+                      """;
+        await using var command = db.CreateCommand(events is null ? $"WITH o AS ({update}) SELECT {Columns} FROM o" : WithEvents(update, events));
         command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = order.OrderId });
         command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = order.LeaseToken });
         if (reason is not null) command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = reason });
@@ -320,10 +529,12 @@ public sealed class OrderStore : IAsyncDisposable
     }
 
     private static OrderRow Read(NpgsqlDataReader r, long sentAt) => new(
-        r.GetGuid(0), r.GetString(1), r.GetString(2), r.GetInt32(3), r.GetDecimal(4), r.GetString(5),
+        r.GetGuid(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetInt32(3), r.GetDecimal(4), r.GetString(5),
         r.IsDBNull(6) ? null : r.GetString(6),
         r.IsDBNull(7) ? null : r.GetString(7),
         r.IsDBNull(8) ? null : r.GetString(8),
         r.GetBoolean(9), r.GetGuid(10), r.GetBoolean(11), r.GetInt32(12),
-        r.GetDateTime(13), r.GetDateTime(14), r.GetTimeSpan(15), sentAt);
+        r.GetDateTime(13), r.GetDateTime(14), r.GetTimeSpan(15), sentAt,
+        r.IsDBNull(16) ? null : JsonSerializer.Deserialize(r.GetString(16), OrdersJsonContext.Default.OrderLineArray),
+        r.GetBoolean(17));
 }

@@ -1,8 +1,8 @@
 using System.Buffers.Binary;
+using System.Globalization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.WebUtilities;
-using Microsoft.Extensions.Options;
 using Oms.ServiceDefaults;
 
 namespace Orders.Api;
@@ -21,13 +21,22 @@ public static class OrdersApi
                              "for a replay of a final order; 202 while the order is PENDING; 409 request_in_progress while the first request runs; " +
                              "422 idempotency_key_reused for the same key with another payload.")
             .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
+        orders.MapPost("/{orderId}/cancel", CancelOrder).WithName("CancelOrder").RequireApiKey(Scopes.OrdersWrite)
+            .AcceptsJson<CancelOrderRequest>()
+            .WithSummary("Cancel an order (idempotent); the body is optional")
+            .WithDescription("200 with the CANCELLED order (cancelled now or before); 202 with the order as it stands while what it holds " +
+                             "is given back (a PENDING order ends CANCELLED instead of CONFIRMED); 409 order_not_cancellable for a FAILED order.")
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
         orders.MapGet("/{orderId}", GetOrder).WithName("GetOrder").RequireApiKey(Scopes.OrdersRead).ProducesProblem(StatusCodes.Status404NotFound);
+        orders.MapGet("/{orderId}/events", ListOrderEvents).WithName("ListOrderEvents").RequireApiKey(Scopes.OrdersRead)
+            .WithSummary("The order's timeline, oldest first, paged")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
         orders.MapGet("/", ListOrders).WithName("ListOrders").RequireApiKey(Scopes.OrdersRead).ProducesProblem(StatusCodes.Status400BadRequest);
         return app;
     }
 
     private static async Task<Results<Created<OrderResponse>, Ok<OrderResponse>, Accepted<OrderResponse>, ProblemHttpResult>> CreateOrder(
-        HttpContext http, OrderStore store, OrderSaga saga, IOptions<SagaOptions> options)
+        HttpContext http, OrderPlacement placement)
     {
         var header = http.Request.Headers[IdempotencyKeyHeader];
         var key = "";
@@ -36,41 +45,52 @@ public static class OrdersApi
         if (problem is not null) return problem;
         request = request with { IdempotencyKey = key };
 
-        // The saga is not cancelled when the client goes away: finishing the order is cheaper than recovering it.
-        var sagaOptions = options.Value;
-        var inserted = await store.TryInsertAsync(Guid.CreateVersion7(), key, request.ItemSku,
-            request.Quantity, request.Amount, Guid.NewGuid(), sagaOptions.RequestLease, http.ApiKeyName());
-        if (inserted is null) return await ReplayAsync(http, store, request);
-
-        using var budget = new CancellationTokenSource(sagaOptions.RequestBudget);
-        var order = await saga.RunAsync(inserted, TimeSpan.Zero, giveUpWhenStuck: false, budget.Token);
+        var form = new OrderForm(request.Lines, request.Amount, key);
+        var (outcome, order) = await placement.PlaceAsync(form, http.ApiKeyName());
         var location = $"/api/v1/orders/{order.OrderId}";
-        return order.Status == OrderStatus.Pending
-            ? TypedResults.Accepted(location, order.ToResponse())
-            : TypedResults.Created(location, order.ToResponse());
-    }
-
-    /// <summary>The key lost the insert race or was used before: answer from the stored order.</summary>
-    private static async Task<Results<Created<OrderResponse>, Ok<OrderResponse>, Accepted<OrderResponse>, ProblemHttpResult>> ReplayAsync(
-        HttpContext http, OrderStore store, CreateOrderRequest request)
-    {
-        var existing = await store.GetByKeyAsync(http.ApiKeyName(), request.IdempotencyKey!, CancellationToken.None)
-            ?? throw new InvalidOperationException("An order with this idempotency key conflicted but cannot be read.");
-
-        if (existing.ItemSku != request.ItemSku || existing.Quantity != request.Quantity || existing.Amount != request.Amount)
-            return Problems.Create(StatusCodes.Status422UnprocessableEntity, "idempotency_key_reused", "Idempotency key reused.",
-                $"The idempotency key '{request.IdempotencyKey}' was already used for an order with a different payload.");
-
-        if (existing.Status == OrderStatus.Pending)
+        switch (outcome)
         {
-            if (existing.InRequest && existing.LeaseLive)
+            case PlacementOutcome.Created:
+                return TypedResults.Created(location, order.ToResponse());
+            case PlacementOutcome.Pending:
+                return TypedResults.Accepted(location, order.ToResponse());
+            case PlacementOutcome.Replayed:
+                http.Response.Headers["Idempotent-Replayed"] = "true";
+                return TypedResults.Ok(order.ToResponse());
+            case PlacementOutcome.InProgress:
                 return Problems.Create(StatusCodes.Status409Conflict, "request_in_progress", "Request in progress.",
                     "The first request with this idempotency key is still running; retry shortly.");
-            return TypedResults.Accepted($"/api/v1/orders/{existing.OrderId}", existing.ToResponse());
+            case PlacementOutcome.KeyReused:
+                return Problems.Create(StatusCodes.Status422UnprocessableEntity, "idempotency_key_reused", "Idempotency key reused.",
+                    $"The idempotency key '{request.IdempotencyKey}' was already used for an order with a different payload.");
+            default:
+                throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "Not a placement outcome.");
+        }
+    }
+
+    private static async Task<Results<Ok<OrderResponse>, Accepted<OrderResponse>, ProblemHttpResult>> CancelOrder(
+        string orderId, HttpContext http, OrderCancellation cancellation)
+    {
+        if (!Guid.TryParse(orderId, out var id)) return Problems.Validation("order_id", "must be a UUID.");
+        string? reason = null;
+        // The body is optional: none at all, {} or {"reason": "..."}.
+        if (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? true)
+        {
+            var (body, problem) = await RequestBody.ReadAsync(http.Request, OrdersJsonContext.Default.CancelOrderRequest, http.RequestAborted);
+            if (problem is not null) return problem;
+            reason = body.Reason;
         }
 
-        http.Response.Headers["Idempotent-Replayed"] = "true";
-        return TypedResults.Ok(existing.ToResponse());
+        var (outcome, order) = await cancellation.CancelAsync(id, reason);
+        return outcome switch
+        {
+            CancellationOutcome.Cancelled => TypedResults.Ok(order!.ToResponse()),
+            CancellationOutcome.Accepted => TypedResults.Accepted($"/api/v1/orders/{id}", order!.ToResponse()),
+            CancellationOutcome.NotCancellable => Problems.Create(StatusCodes.Status409Conflict, "order_not_cancellable", "Order not cancellable.",
+                $"The order '{id}' FAILED: it holds nothing and cannot be cancelled."),
+            CancellationOutcome.NotFound => Problems.NotFoundProblem($"No order with id '{id}'."),
+            _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "Not a cancellation outcome."),
+        };
     }
 
     /// <summary>The order's key from the body (already checked against the key rule) or the header; null with the reason in <paramref name="fields"/>.</summary>
@@ -107,13 +127,33 @@ public static class OrdersApi
             : TypedResults.Ok(order.ToResponse());
     }
 
+    private static async Task<Results<Ok<OrderEventPage>, ProblemHttpResult>> ListOrderEvents(
+        string orderId, [FromQuery] string? limit, [FromQuery] string? after, OrderStore store, CancellationToken ct)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (!Guid.TryParse(orderId, out var id)) errors["order_id"] = ["must be a UUID."];
+        if (!Rules.TryParseLimit(limit, out var pageSize)) errors["limit"] = ["must be an integer between 1 and 500."];
+        // The cursor is the last sequence of the previous page.
+        var afterSequence = 0;
+        if (after is not null && !(int.TryParse(after, NumberStyles.None, CultureInfo.InvariantCulture, out afterSequence) && afterSequence >= 1))
+            errors["after"] = ["is not a cursor returned by this endpoint."];
+        if (errors.Count > 0) return Problems.Validation(errors);
+
+        var events = await store.EventsAsync(id, afterSequence, pageSize + 1, ct);
+        // Every order has its order.created event, so only an empty first page needs to ask whether the order exists.
+        if (events.Count == 0 && (after is null || !await store.ExistsAsync(id, ct)))
+            return Problems.NotFoundProblem($"No order with id '{id}'.");
+        var next = events.Count > pageSize ? events[pageSize - 1].Sequence.ToString(CultureInfo.InvariantCulture) : null;
+        return TypedResults.Ok(new OrderEventPage(events.Take(pageSize).ToList(), next));
+    }
+
     private static async Task<Results<Ok<OrderPage>, ProblemHttpResult>> ListOrders(
         [FromQuery] string? status, [FromQuery(Name = "item_sku")] string? itemSku, [FromQuery] string? limit,
         [FromQuery] string? after, OrderStore store, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>();
-        if (status is not null && status is not (OrderStatus.Pending or OrderStatus.Confirmed or OrderStatus.Failed))
-            errors["status"] = ["must be PENDING, CONFIRMED or FAILED."];
+        if (status is not null && !OrderStatus.All.Contains(status))
+            errors["status"] = [$"must be one of {string.Join(", ", OrderStatus.All)}."];
         if (itemSku is not null && !Rules.IsValidSku(itemSku)) errors["item_sku"] = [Rules.SkuRule];
         if (!Rules.TryParseLimit(limit, out var pageSize)) errors["limit"] = ["must be an integer between 1 and 500."];
         (DateTime, Guid)? cursor = null;

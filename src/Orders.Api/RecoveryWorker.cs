@@ -55,7 +55,7 @@ public sealed class RecoveryWorker(OrderStore store, OrderSaga saga, StuckOrders
             using var budget = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
             budget.CancelAfter(_options.AttemptBudget);
             var result = await saga.RunAsync(order, Backoff(order.Attempts), pastDeadline, budget.Token);
-            if (result.Status != OrderStatus.Pending)
+            if (result.Status != order.Status)
                 logger.LogInformation("Recovered order {OrderId}: {Status} {Reason}", result.OrderId, result.Status, result.FailureReason);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

@@ -24,6 +24,30 @@ public sealed class SagaOptions
     [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
     public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>Retries of one downstream call after its first attempt (exponential backoff with jitter, within the budget).</summary>
+    [Range(0, 100)] public int RetryAttempts { get; set; } = 6;
+
+    /// <summary>Wait before the first retry; it doubles with each one.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "00:00:10")]
+    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Failure ratio over the sampling window at which the circuit to a dependency opens.</summary>
+    [Range(0.01, 1.0)] public double BreakerFailureRatio { get; set; } = 0.5;
+
+    /// <summary>Calls the sampling window must hold before the breaker judges the ratio.</summary>
+    [Range(2, 100_000)] public int BreakerMinimumThroughput { get; set; } = 20;
+
+    /// <summary>
+    /// Window the failure ratio is measured over; it is widened to two attempt timeouts when shorter, so that a timed-out
+    /// attempt is counted inside the window it started in.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.500", "00:10:00")]
+    public TimeSpan BreakerSamplingDuration { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long an open circuit refuses calls before it lets one through to test the dependency.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.500", "00:10:00")]
+    public TimeSpan BreakerDuration { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Lease a request holds on its order; past it the recovery worker may take over (a crashed request).</summary>
     public TimeSpan RequestLease => RequestBudget + TimeSpan.FromSeconds(5);
 }

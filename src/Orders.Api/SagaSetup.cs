@@ -20,6 +20,8 @@ public static class SagaSetup
 
         services.AddSingleton<OrderStore>();
         services.AddSingleton<OrderSaga>();
+        services.AddSingleton<OrderPlacement>();
+        services.AddSingleton<OrderCancellation>();
         services.AddSingleton<StuckOrders>();
         services.AddHealthChecks().AddCheck<StuckOrders>("stuck-orders", tags: [ServiceDefaultsExtensions.ReadyTag]);
         services.AddHostedService<RecoveryWorker>();
@@ -61,17 +63,17 @@ public static class SagaSetup
                     .AddTimeout(saga.RequestBudget)
                     .AddRetry(new HttpRetryStrategyOptions
                     {
-                        MaxRetryAttempts = 6,
-                        Delay = TimeSpan.FromMilliseconds(50),
+                        MaxRetryAttempts = saga.RetryAttempts,
+                        Delay = saga.RetryDelay,
                         BackoffType = DelayBackoffType.Exponential,
                         UseJitter = true,
                     })
                     .AddCircuitBreaker(new HttpCircuitBreakerStrategyOptions
                     {
-                        SamplingDuration = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(10).Ticks, 2 * saga.AttemptTimeout.Ticks + 1)),
-                        MinimumThroughput = 20,
-                        FailureRatio = 0.5,
-                        BreakDuration = TimeSpan.FromSeconds(2),
+                        SamplingDuration = TimeSpan.FromTicks(Math.Max(saga.BreakerSamplingDuration.Ticks, 2 * saga.AttemptTimeout.Ticks + 1)),
+                        MinimumThroughput = saga.BreakerMinimumThroughput,
+                        FailureRatio = saga.BreakerFailureRatio,
+                        BreakDuration = saga.BreakerDuration,
                     })
                     .AddTimeout(saga.AttemptTimeout);
             });

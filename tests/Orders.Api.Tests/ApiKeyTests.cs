@@ -81,11 +81,17 @@ public sealed class ApiKeyTests(ApiKeySystemFixture fixture) : IClassFixture<Api
         using var placed = await ApiKeys.SendAsync(System.Orders, HttpMethod.Post, "/api/v1/orders", ApiKeys.OrderJson(sku, keyPrefix), fixture.All);
         Assert.Equal(HttpStatusCode.Created, placed.StatusCode);
         var orderId = (await OmsSystem.BodyAsync(placed)).Str("order_id");
+        // An order for the cancel to cancel: its unit comes back, so the stock counts below are those without it.
+        using var toCancel = await ApiKeys.SendAsync(System.Orders, HttpMethod.Post, "/api/v1/orders", ApiKeys.OrderJson(sku, keyPrefix + ".cancel"), fixture.All);
+        Assert.Equal(HttpStatusCode.Created, toCancel.StatusCode);
+        var toCancelId = (await OmsSystem.BodyAsync(toCancel)).Str("order_id");
         PublicCall[] calls =
         [
             new(Scopes.OrdersWrite, HttpMethod.Post, s => s.Orders, "/api/v1/orders", n => ApiKeys.OrderJson(sku, $"{keyPrefix}-{n}"), HttpStatusCode.Created),
             new(Scopes.OrdersRead, HttpMethod.Get, s => s.Orders, $"/api/v1/orders/{orderId}", _ => null, HttpStatusCode.OK),
             new(Scopes.OrdersRead, HttpMethod.Get, s => s.Orders, $"/api/v1/orders?item_sku={sku}", _ => null, HttpStatusCode.OK),
+            new(Scopes.OrdersRead, HttpMethod.Get, s => s.Orders, $"/api/v1/orders/{orderId}/events", _ => null, HttpStatusCode.OK),
+            new(Scopes.OrdersWrite, HttpMethod.Post, s => s.Orders, $"/api/v1/orders/{toCancelId}/cancel", _ => "{}", HttpStatusCode.OK),
             new(Scopes.StockWrite, HttpMethod.Post, s => s.Inventory, "/api/v1/stock/items", _ => $$"""{"item_sku":"{{sku}}","quantity":1}""", HttpStatusCode.OK),
             new(Scopes.StockWrite, HttpMethod.Put, s => s.Inventory, $"/api/v1/stock/items/{sku}-P", n => $$"""{"quantity":{{n}}}""", HttpStatusCode.OK),
             new(Scopes.StockRead, HttpMethod.Get, s => s.Inventory, $"/api/v1/stock/{sku}", _ => null, HttpStatusCode.OK),

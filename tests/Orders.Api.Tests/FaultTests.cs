@@ -111,6 +111,7 @@ public sealed class FaultTests(PostgresServer pg)
         Assert.Equal("FAILED", final.Str("status"));
         Assert.Equal("PAYMENT_UNAVAILABLE", final.Str("failure_reason"));
         Assert.Equal(10, await system.AvailableAsync(sku));
+        await AssertFailedTimelineAsync(system, orderId, "PAYMENT_UNAVAILABLE");
         Assert.Equal("VOIDED", await OmsSystem.ScalarAsync<string>(system.PaymentsDb, "SELECT status FROM payments WHERE order_id = $1::uuid", orderId));
 
         // A late authorize for the given-up order is refused by the tombstone.
@@ -144,6 +145,7 @@ public sealed class FaultTests(PostgresServer pg)
         var final = await system.WaitFinalAsync(orderId, TimeSpan.FromSeconds(60));
         Assert.Equal("FAILED", final.Str("status"));
         Assert.Equal("INVENTORY_UNAVAILABLE", final.Str("failure_reason"));
+        await AssertFailedTimelineAsync(system, orderId, "INVENTORY_UNAVAILABLE");
         // Every delayed reserve has landed (after the release's tombstone): nothing is held for the failed order.
         await Eventually.UntilAsync(() => Task.FromResult(system.InventoryProxy.InFlight == 0), TimeSpan.FromSeconds(60), "the delayed reserves to land");
         Assert.Equal(10, await system.AvailableAsync(sku));
@@ -225,5 +227,14 @@ public sealed class FaultTests(PostgresServer pg)
         Assert.Equal(30L, await OmsSystem.ScalarAsync<long>(system.OrdersDb, "SELECT count(*) FROM orders WHERE item_sku = $1 AND status = 'CONFIRMED'", sku));
         Assert.Equal(1000 - 60, await system.AvailableAsync(sku));
         Assert.Equal(30L, await OmsSystem.ScalarAsync<long>(system.PaymentsDb, "SELECT count(*) FROM payments"));
+    }
+
+    /// <summary>A FAILED order's timeline: created, then failed with its reason; nothing for the attempts in between.</summary>
+    private static async Task AssertFailedTimelineAsync(OmsSystem system, string orderId, string reason)
+    {
+        var events = await Timeline.ReadAsync(system, orderId);
+        Assert.Equal(["order.created", "order.failed"], Timeline.Types(events));
+        Assert.Equal(reason, events[1]["data"]!["failure_reason"]!.GetValue<string>());
+        await Timeline.AssertNoGapsAsync(system, orderId);
     }
 }

@@ -18,6 +18,8 @@ public sealed class FuzzedSystem(PostgresServer pg) : IAsyncLifetime
 
     public OmsSystem System { get; private set; } = null!;
     public IReadOnlyList<WriteLog> Writes { get; private set; } = [];
+    /// <summary>A CONFIRMED order (four events), placed before the write logs start.</summary>
+    public string OrderId { get; private set; } = "";
 
     public async ValueTask InitializeAsync()
     {
@@ -25,6 +27,8 @@ public sealed class FuzzedSystem(PostgresServer pg) : IAsyncLifetime
         System = await OmsSystem.StartAsync(pg, h2c: true,
             orderSettings: ApiKeys.Settings(("fuzz-writer", WriteKey, $"{Scopes.OrdersWrite} {Scopes.OrdersRead}"), ("fuzz-reader", ReadKey, Scopes.OrdersRead)));
         foreach (var sku in StockedSkus) await System.ReceiveStockAsync(sku, StockPerSku);
+        using (var placed = await ApiKeys.SendAsync(System.Orders, HttpMethod.Post, "/api/v1/orders", ApiKeys.OrderJson(StockedSkus[0], "fz-timeline"), WriteKey))
+            OrderId = (await OmsSystem.BodyAsync(placed)).Str("order_id");
         Writes = [await WriteLog.InstallAsync(pg, System.OrdersDb), await WriteLog.InstallAsync(pg, System.InventoryDb),
             await WriteLog.InstallAsync(pg, System.PaymentsDb)];
     }
@@ -155,6 +159,21 @@ public sealed class FuzzTests(FuzzedSystem fixture) : IClassFixture<FuzzedSystem
 
     [Fact]
     public Task Create_order() => Run("POST /api/v1/orders", CreateOrder.With(Authorization(write: true)), defaultCases: 800);
+
+    /// <summary>The timeline of a known order (or of a UUID that is no order: 404), paged with any limit and cursor.</summary>
+    private Gen<FuzzCase> GetEvents() => Gen.Select(
+            Gens.Frequency(
+                (4, Gen.Const((Segment: fixture.OrderId, Expect: Expect.Success, Label: "the order"))),
+                (1, FuzzRequests.Segment(Gen.Guid.Select(g => g.ToString()), v => Guid.TryParse(v, out _) ? Expect.Any : Expect.ClientError))),
+            FuzzRequests.Query(
+                ("limit", Gen.Int[1, 500].Select(n => n.ToString()), v => Judge(IsLimit(v))),
+                ("after", Gen.Int[0, 6].Select(n => n.ToString()), v => Judge(int.TryParse(v, System.Globalization.NumberStyles.None,
+                    System.Globalization.CultureInfo.InvariantCulture, out var n) && n >= 1))))
+        .Select((order, query) => new FuzzCase(new RawRequest("GET", $"{Path}/{order.Segment}/events{query.Query}", [], []),
+            order.Expect.And(query.Expect), $"{order.Label}, {query.Label}"));
+
+    [Fact]
+    public Task Get_order_events() => Run("GET /api/v1/orders/{id}/events…", GetEvents().With(Authorization(write: false)), defaultCases: 300);
 
     [Fact]
     public Task Get_orders() => Run("GET /api/v1/orders…", GetOrders.With(Authorization(write: false)), defaultCases: 300);

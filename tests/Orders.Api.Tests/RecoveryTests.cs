@@ -106,6 +106,10 @@ public sealed class RecoveryTests(PostgresServer pg)
         var final = await system.WaitFinalAsync(orderId, TimeSpan.FromSeconds(60));
         Assert.Equal("CONFIRMED", final.Str("status"));
         Assert.Equal(7, await system.AvailableAsync(sku));
+        // Confirmed by the recovery worker: the same timeline as a confirm in the request.
+        Assert.Equal(["order.created", "order.stock_reserved", "order.payment_authorized", "order.confirmed"],
+            Timeline.Types(await Timeline.ReadAsync(system, orderId)));
+        await Timeline.AssertNoGapsAsync(system, orderId);
     }
 
     [Theory]
