@@ -1,5 +1,5 @@
-using Npgsql;
 using Oms.Chaos;
+using Oms.Testing;
 using Xunit;
 
 namespace Oms.Chaos.Tests;
@@ -17,22 +17,22 @@ public sealed class InvariantCheckerTests
         foreach (var (name, project) in new[] { ("orders", "Orders.Api"), ("inventory", "Inventory.Api"), ("payments", "Payments.Api") })
         {
             dbs[name] = (await pg.CreateDatabaseAsync(name)).Admin;
-            await ExecAsync(dbs[name], await File.ReadAllTextAsync(Path.Combine(root, "src", project, "Migrations", "0001_initial.sql"),
+            await TestDb.ExecuteAsync(dbs[name], await File.ReadAllTextAsync(Path.Combine(root, "src", project, "Migrations", "0001_initial.sql"),
                 TestContext.Current.CancellationToken));
         }
 
         // A consistent state: 10 received, one CONFIRMED order of 3, one declined order fully compensated.
         Guid confirmed = Guid.NewGuid(), declined = Guid.NewGuid();
-        await ExecAsync(dbs["orders"], $"""
+        await TestDb.ExecuteAsync(dbs["orders"], $"""
             INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, failure_reason, lease_token, lease_until) VALUES
               ('{confirmed}', 'k1', 'S', 3, 10.00, 'CONFIRMED', NULL, gen_random_uuid(), now()),
               ('{declined}', 'k2', 'S', 1, 1500.00, 'FAILED', 'PAYMENT_DECLINED', gen_random_uuid(), now())
             """);
-        await ExecAsync(dbs["inventory"], $"""
+        await TestDb.ExecuteAsync(dbs["inventory"], $"""
             INSERT INTO items (sku, available) VALUES ('S', 7);
             INSERT INTO reservations (order_id, sku, quantity, status) VALUES ('{confirmed}', 'S', 3, 'RESERVED'), ('{declined}', 'S', 1, 'RELEASED')
             """);
-        await ExecAsync(dbs["payments"], $"""
+        await TestDb.ExecuteAsync(dbs["payments"], $"""
             INSERT INTO payments (order_id, payment_id, amount, status) VALUES
               ('{confirmed}', gen_random_uuid(), 10.00, 'AUTHORIZED'), ('{declined}', gen_random_uuid(), 1500.00, 'DECLINED')
             """);
@@ -45,9 +45,9 @@ public sealed class InvariantCheckerTests
         Assert.Equal(0, ok.PendingAfterDrain);
 
         // Break it: the declined order still holds its stock and an authorization, and a third order stays PENDING.
-        await ExecAsync(dbs["inventory"], $"UPDATE reservations SET status = 'RESERVED' WHERE order_id = '{declined}'; UPDATE items SET available = 6");
-        await ExecAsync(dbs["payments"], $"UPDATE payments SET status = 'AUTHORIZED' WHERE order_id = '{declined}'");
-        await ExecAsync(dbs["orders"], """
+        await TestDb.ExecuteAsync(dbs["inventory"], $"UPDATE reservations SET status = 'RESERVED' WHERE order_id = '{declined}'; UPDATE items SET available = 6");
+        await TestDb.ExecuteAsync(dbs["payments"], $"UPDATE payments SET status = 'AUTHORIZED' WHERE order_id = '{declined}'");
+        await TestDb.ExecuteAsync(dbs["orders"], """
             INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until)
             VALUES (gen_random_uuid(), 'k3', 'S', 1, 5.00, 'PENDING', gen_random_uuid(), now())
             """);
@@ -61,13 +61,5 @@ public sealed class InvariantCheckerTests
         Assert.Contains(broken.Violations, v => v.StartsWith("conservation S", StringComparison.Ordinal));
         Assert.Contains(broken.Violations, v => v.Contains("still PENDING", StringComparison.Ordinal));
         Assert.False(broken.Success);
-    }
-
-    private static async Task ExecAsync(string cs, string sql)
-    {
-        await using var connection = new NpgsqlConnection(cs);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync();
     }
 }
