@@ -1,12 +1,233 @@
 using Oms.Chaos;
 using Oms.Testing;
 using Xunit;
+using static Oms.Chaos.InvariantChecker;
 
 namespace Oms.Chaos.Tests;
 
-/// <summary>The checker itself: a consistent state passes, and each broken invariant is reported.</summary>
+/// <summary>
+/// The checker itself. Its rules over hand-made snapshots (no database): a consistent state with multi-line, cancelled
+/// and failed orders passes, and each broken rule of invariants 1, 4, 5 and 6 is reported. Then the same against
+/// real databases migrated by the services' own migrations, so the snapshot reads the tables as they are.
+/// </summary>
 public sealed class InvariantCheckerTests
 {
+    private static readonly HashSet<string> Unknown = ["NEVER"];
+
+    /// <summary>Received: A 20, B 10. A confirmed basket (A x3, B x2), a declined basket, a cancelled confirmed order, a failed one.</summary>
+    private sealed class World
+    {
+        public readonly Guid Confirmed = Guid.NewGuid(), Declined = Guid.NewGuid(), Cancelled = Guid.NewGuid(), OutOfStock = Guid.NewGuid();
+        public readonly List<OrderRow> Orders = [];
+        public readonly Dictionary<Guid, ReservationRow> Reservations = [];
+        public readonly Dictionary<Guid, PaymentRow> Payments = [];
+        public readonly Dictionary<string, long> Available = new() { ["A"] = 17, ["B"] = 8 };
+        public readonly List<EventRow> Events = [];
+        public readonly List<OrderPlan> Plans = [];
+        public readonly Dictionary<string, long> Received = new() { ["A"] = 20, ["B"] = 10 };
+
+        public World()
+        {
+            Order(Confirmed, "k1", 10m, "CONFIRMED", null, [new("A", 3), new("B", 2)], CancelMode.None,
+                [Created, StockReserved, PaymentAuthorized, OrderConfirmed]);
+            Reservations[Confirmed] = new(Confirmed, "RESERVED", [new("B", 2), new("A", 3)]);
+            Payments[Confirmed] = new(Confirmed, 10m, "AUTHORIZED");
+
+            Order(Declined, "k2", 1500m, "FAILED", "PAYMENT_DECLINED", [new("A", 1), new("B", 1)], CancelMode.None,
+                [Created, StockReserved, OrderFailed]);
+            Reservations[Declined] = new(Declined, "RELEASED", [new("A", 1), new("B", 1)]);
+            Payments[Declined] = new(Declined, 1500m, "DECLINED");
+
+            Order(Cancelled, "k3", 20m, "CANCELLED", null, [new("A", 4)], CancelMode.AfterAnswer,
+                [Created, StockReserved, PaymentAuthorized, OrderConfirmed, CancelRequested, OrderCancelled]);
+            Reservations[Cancelled] = new(Cancelled, "RELEASED", [new("A", 4)]);
+            Payments[Cancelled] = new(Cancelled, 20m, "VOIDED");
+            Answer("k3", Cancelled, 201, "CONFIRMED", null);
+            CancelAnswer("k3", 200, "CANCELLED", null);
+
+            Order(OutOfStock, "k4", 5m, "FAILED", "INSUFFICIENT_STOCK", [new("A", 900_000)], CancelMode.AfterAnswer, [Created, OrderFailed]);
+            Reservations[OutOfStock] = new(OutOfStock, "RELEASED", []);
+            Answer("k4", OutOfStock, 201, "FAILED", "INSUFFICIENT_STOCK");
+            CancelAnswer("k4", 409, null, "order_not_cancellable");
+        }
+
+        public void Order(Guid id, string key, decimal amount, string status, string? reason, List<OrderLine> lines, CancelMode cancel, string[] events)
+        {
+            Orders.Add(new OrderRow(id, key, amount, status, reason, lines));
+            Plans.Add(new OrderPlan(Plans.Count, key, lines, amount, false, false, cancel: cancel));
+            for (var i = 0; i < events.Length; i++)
+                Events.Add(new EventRow(Guid.NewGuid(), id, i + 1, events[i], events[i] == OrderFailed ? reason : null));
+        }
+
+        public void Answer(string key, Guid id, int status, string orderStatus, string? reason) =>
+            Plan(key).Replies.Enqueue(new Reply(0, status.ToString(), status, id.ToString(), orderStatus, reason, status == 200, null));
+
+        public void CancelAnswer(string key, int status, string? orderStatus, string? problem) =>
+            Plan(key).CancelReplies.Enqueue(new CancelReply(0, status.ToString(), status, orderStatus, problem));
+
+        public OrderPlan Plan(string key) => Plans.Single(p => p.Key == key);
+
+        public void Replace(Guid id, Func<OrderRow, OrderRow> change)
+        {
+            var i = Orders.FindIndex(o => o.Id == id);
+            Orders[i] = change(Orders[i]);
+        }
+
+        public List<string> Check()
+        {
+            var result = new ChaosResult();
+            InvariantChecker.Check(result, new SystemSnapshot(Orders, Reservations, Payments, Available, Events), Received, Unknown, Plans);
+            return result.Violations;
+        }
+    }
+
+    [Fact]
+    public void AConsistentStatePasses()
+    {
+        var world = new World();
+        var result = new ChaosResult();
+        InvariantChecker.Check(result, new SystemSnapshot(world.Orders, world.Reservations, world.Payments, world.Available, world.Events),
+            world.Received, Unknown, world.Plans);
+        Assert.Empty(result.Violations);
+        Assert.Equal(0, result.PendingAfterDrain);
+        Assert.Equal(1, result.OrdersByOutcome["CANCELLED"]);
+        Assert.Equal(2, result.OrdersByLineCount[2]);
+        Assert.Equal(15, result.TimelineEvents);
+    }
+
+    [Fact]
+    public void ConservationIsCheckedPerSkuOverLines()
+    {
+        var world = new World();
+        world.Available["B"] = 9; // one unit of B appeared from nowhere
+        var violations = world.Check();
+        Assert.Contains(violations, v => v.StartsWith("conservation B", StringComparison.Ordinal));
+        Assert.Contains(violations, v => v.StartsWith("conservation (inventory) B", StringComparison.Ordinal));
+        Assert.DoesNotContain(violations, v => v.Contains("conservation A", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void ACancelledOrderThatStillHoldsStockOrMoneyIsReported()
+    {
+        var world = new World();
+        world.Reservations[world.Cancelled] = world.Reservations[world.Cancelled] with { Status = "RESERVED" };
+        world.Available["A"] = 13;
+        world.Payments[world.Cancelled] = world.Payments[world.Cancelled] with { Status = "AUTHORIZED" };
+        var violations = world.Check();
+        Assert.Contains(violations, v => v.StartsWith($"CANCELLED {world.Cancelled} still holds a RESERVED", StringComparison.Ordinal));
+        Assert.Contains(violations, v => v.StartsWith($"CANCELLED {world.Cancelled} still has an AUTHORIZED", StringComparison.Ordinal));
+        // Inventory's books balance (the units are held), but a CANCELLED order holds nothing.
+        Assert.Contains(violations, v => v.StartsWith("conservation A", StringComparison.Ordinal));
+        Assert.DoesNotContain(violations, v => v.StartsWith("conservation (inventory) A", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void AConfirmedOrderHoldsOneReservationOfAllItsLines()
+    {
+        var world = new World();
+        world.Reservations[world.Confirmed] = new(world.Confirmed, "RESERVED", [new("A", 3)]); // B's line missing
+        world.Available["B"] = 10;
+        var violations = world.Check();
+        Assert.Contains(violations, v => v.StartsWith($"CONFIRMED {world.Confirmed} [A x3, B x2] has reservation RESERVED [A x3]", StringComparison.Ordinal));
+
+        world = new World();
+        world.Payments.Remove(world.Confirmed);
+        Assert.Contains(world.Check(), v => v.StartsWith($"CONFIRMED {world.Confirmed} (amount 10) has payment none", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void EveryOrderIsFinal()
+    {
+        var world = new World();
+        world.Replace(world.Declined, o => o with { Status = "PENDING", Reason = null });
+        world.Events.RemoveAll(e => e.OrderId == world.Declined && e.Type == OrderFailed);
+        world.Reservations[world.Declined] = world.Reservations[world.Declined] with { Status = "RESERVED" };
+        world.Available["A"] = 16;
+        world.Available["B"] = 7;
+        var violations = world.Check();
+        Assert.Contains(violations, v => v.Contains($"{world.Declined} (k2) still PENDING", StringComparison.Ordinal));
+        Assert.DoesNotContain(violations, v => v.StartsWith("conservation", StringComparison.Ordinal)); // held by PENDING counts
+    }
+
+    [Fact]
+    public void WhatACancelWasToldMustMatchTheFinalState()
+    {
+        // Taken (200/202) → must end CANCELLED.
+        var world = new World();
+        world.CancelAnswer("k1", 202, "PENDING", null);
+        Assert.Contains(world.Check(), v => v.StartsWith($"CONFIRMED {world.Confirmed} (k1): a cancel was answered 202", StringComparison.Ordinal));
+
+        // 409 order_not_cancellable → must be FAILED.
+        world = new World();
+        world.CancelAnswer("k3", 409, null, "order_not_cancellable");
+        Assert.Contains(world.Check(), v => v.StartsWith($"CANCELLED {world.Cancelled} (k3): a cancel was answered 409", StringComparison.Ordinal));
+
+        // CANCELLED without any cancel sent.
+        world = new World();
+        world.Plan("k3").CancelReplies.Clear();
+        var violations = world.Check();
+        Assert.Contains(violations, v => v == $"CANCELLED {world.Cancelled} (k3) although no cancel was ever sent for it");
+        // …and then its 201 CONFIRMED no longer agrees with the stored state either.
+        Assert.Contains(violations, v => v.StartsWith("key k3: answered 201 CONFIRMED", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void ThePayloadStoredIsTheOneSentWithLinesAsASet()
+    {
+        var world = new World();
+        world.Replace(world.Confirmed, o => o with { Lines = [new("B", 2), new("A", 3)] }); // same set, other order: fine
+        Assert.Empty(world.Check());
+
+        world.Replace(world.Confirmed, o => o with { Lines = [new("A", 3)] });
+        Assert.Contains(world.Check(), v => v.StartsWith($"order {world.Confirmed} (k1) stored [A x3]/10, sent [A x3, B x2]/10", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("CONFIRMED", null, new[] { Created, StockReserved, OrderConfirmed }, "not created, stock_reserved, payment_authorized, confirmed")]
+    [InlineData("CONFIRMED", null, new[] { Created, StockReserved, PaymentAuthorized, CancelRequested, OrderConfirmed }, "not created, stock_reserved")]
+    [InlineData("FAILED", "INSUFFICIENT_STOCK", new[] { Created, OrderFailed, CancelRequested }, "ends with order.cancel_requested")]
+    [InlineData("FAILED", "INSUFFICIENT_STOCK", new[] { Created, CancelRequested, OrderFailed }, "has order.cancel_requested")]
+    [InlineData("CANCELLED", null, new[] { Created, OrderCancelled }, "no order.cancel_requested")]
+    [InlineData("CANCELLED", null, new[] { Created, CancelRequested, OrderCancelled, OrderConfirmed }, "ends with order.confirmed")]
+    [InlineData("CANCELLED", null, new[] { Created, CancelRequested, OrderFailed, OrderCancelled }, "has order.failed")]
+    [InlineData("CANCELLED", null, new[] { Created, CancelRequested, StockReserved, PaymentAuthorized, OrderConfirmed, OrderCancelled }, "confirmed after the cancel")]
+    [InlineData("CANCELLED", null, new[] { Created, CancelRequested, CancelRequested, OrderCancelled }, "order.cancel_requested 2 times")]
+    [InlineData("FAILED", "INSUFFICIENT_STOCK", new[] { StockReserved, Created, OrderFailed }, "starts with order.stock_reserved")]
+    [InlineData("FAILED", "INSUFFICIENT_STOCK", new[] { Created, "order.shipped", OrderFailed }, "unknown event type order.shipped")]
+    [InlineData("PENDING", null, new[] { Created, OrderConfirmed }, "has order.confirmed although the order is PENDING")]
+    public void ATimelineThatDoesNotMatchTheStateIsReported(string status, string? reason, string[] types, string expected)
+    {
+        var order = new OrderRow(Guid.NewGuid(), "k", 1m, status, reason, [new("A", 1)]);
+        var events = types.Select((t, i) => new EventRow(Guid.NewGuid(), order.Id, i + 1, t, t == OrderFailed ? reason : null)).ToList();
+        var violations = TimelineViolations(order, events).ToList();
+        Assert.True(violations.Any(v => v.Contains(expected, StringComparison.Ordinal)), string.Join(Environment.NewLine, violations));
+    }
+
+    [Fact]
+    public void SequencesCountFromOneWithoutGapsAndTheFailureNamesItsReason()
+    {
+        var order = new OrderRow(Guid.NewGuid(), "k", 1m, "FAILED", "PAYMENT_DECLINED", [new("A", 1)]);
+        EventRow Event(int sequence, string type, string? reason = null) => new(Guid.NewGuid(), order.Id, sequence, type, reason);
+
+        Assert.Empty(TimelineViolations(order, [Event(1, Created), Event(2, StockReserved), Event(3, OrderFailed, "PAYMENT_DECLINED")]));
+        Assert.Contains(TimelineViolations(order, [Event(1, Created), Event(3, StockReserved), Event(4, OrderFailed, "PAYMENT_DECLINED")]),
+            v => v.Contains("sequences 1,3,4, not 1..3 without gaps", StringComparison.Ordinal));
+        Assert.Contains(TimelineViolations(order, [Event(2, Created), Event(3, OrderFailed, "PAYMENT_DECLINED")]),
+            v => v.Contains("not 1..2", StringComparison.Ordinal));
+        Assert.Contains(TimelineViolations(order, [Event(1, Created), Event(2, OrderFailed, "INSUFFICIENT_STOCK")]),
+            v => v.Contains("order.failed names INSUFFICIENT_STOCK, the order PAYMENT_DECLINED", StringComparison.Ordinal));
+        Assert.Contains(TimelineViolations(order, []), v => v.EndsWith(": no events", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void EventsOfAnOrderThatDoesNotExistAreReported()
+    {
+        var world = new World();
+        var ghost = Guid.NewGuid();
+        world.Events.Add(new EventRow(Guid.NewGuid(), ghost, 1, Created, null));
+        Assert.Contains(world.Check(), v => v == $"timeline of {ghost}: 1 events for an order that does not exist");
+    }
+
     [Fact]
     public async Task ReportsEachBrokenInvariantAndPassesAConsistentState()
     {
@@ -17,8 +238,8 @@ public sealed class InvariantCheckerTests
         foreach (var (name, project) in new[] { ("orders", "Orders.Api"), ("inventory", "Inventory.Api"), ("payments", "Payments.Api") })
         {
             dbs[name] = (await pg.CreateDatabaseAsync(name)).Admin;
-            await TestDb.ExecuteAsync(dbs[name], await File.ReadAllTextAsync(Path.Combine(root, "src", project, "Migrations", "0001_initial.sql"),
-                TestContext.Current.CancellationToken));
+            foreach (var migration in Directory.GetFiles(Path.Combine(root, "src", project, "Migrations"), "*.sql").Order(StringComparer.Ordinal))
+                await TestDb.ExecuteAsync(dbs[name], await File.ReadAllTextAsync(migration, TestContext.Current.CancellationToken));
         }
 
         // A consistent state: 10 received, one CONFIRMED order of 3, one declined order fully compensated.

@@ -12,6 +12,10 @@ public sealed class ChaosResult
     public SortedDictionary<string, int> ResponsesByOutcome { get; } = new(StringComparer.Ordinal);
     public SortedDictionary<string, int> KillsByProcess { get; } = new(StringComparer.Ordinal);
     public SortedDictionary<string, int> OrdersByOutcome { get; } = new(StringComparer.Ordinal);
+    public SortedDictionary<int, int> OrdersByLineCount { get; } = new();
+    public SortedDictionary<string, int> CancelsByOutcome { get; } = new(StringComparer.Ordinal);
+    public int CancelsPlanned { get; set; }
+    public int TimelineEvents { get; set; }
     public List<string> Violations { get; } = [];
     public List<string> UnexpectedErrors { get; } = [];
     public int Unexpected5xx { get; set; }
@@ -37,7 +41,10 @@ public sealed class ChaosResult
         w.WriteLine($"orders sent            {OrdersSent} of {OrdersPlanned} (distinct idempotency keys), {Requests} requests");
         w.WriteLine($"responses              {Join(ResponsesByOutcome)}");
         w.WriteLine($"kills (SIGKILL)        {Join(KillsByProcess)} (total {KillsByProcess.Values.Sum()})");
+        w.WriteLine($"cancel responses       {Join(CancelsByOutcome)} ({CancelsPlanned} orders planned to be cancelled)");
         w.WriteLine($"orders in the database {Join(OrdersByOutcome)}");
+        w.WriteLine($"orders by line count   {Join(OrdersByLineCount.Select(kv => KeyValuePair.Create(kv.Key.ToString(CultureInfo.InvariantCulture), kv.Value)))}");
+        w.WriteLine($"timeline events        {TimelineEvents}");
         w.WriteLine($"stream time            {StreamTime.TotalSeconds:0.0} s");
         w.WriteLine($"time to drain          {DrainTime.TotalSeconds:0.0} s (no order PENDING)");
         w.WriteLine($"orders still PENDING   {PendingAfterDrain}");
