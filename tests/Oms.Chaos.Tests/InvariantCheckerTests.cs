@@ -229,7 +229,7 @@ public sealed class InvariantCheckerTests
     }
 
     [Fact]
-    public async Task ReportsEachBrokenInvariantAndPassesAConsistentState()
+    public async Task AgainstTheDatabasesAsMigratedItPassesAConsistentStateAndReportsEachBrokenInvariant()
     {
         await using var pg = new ChaosPostgres();
         await pg.StartAsync();
@@ -242,45 +242,75 @@ public sealed class InvariantCheckerTests
                 await TestDb.ExecuteAsync(dbs[name], await File.ReadAllTextAsync(migration, TestContext.Current.CancellationToken));
         }
 
-        // A consistent state: 10 received, one CONFIRMED order of 3, one declined order fully compensated.
-        Guid confirmed = Guid.NewGuid(), declined = Guid.NewGuid();
-        await TestDb.ExecuteAsync(dbs["orders"], $"""
-            INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, failure_reason, lease_token, lease_until) VALUES
-              ('{confirmed}', 'k1', 'S', 3, 10.00, 'CONFIRMED', NULL, gen_random_uuid(), now()),
-              ('{declined}', 'k2', 'S', 1, 1500.00, 'FAILED', 'PAYMENT_DECLINED', gen_random_uuid(), now())
+        // Received S 10, T 5. k1: one line S x3, CONFIRMED. k2: two lines (S x2, T x1), confirmed then cancelled: its
+        // reservation released and its payment voided. k3: one line S x1, declined and compensated.
+        Guid k1 = Guid.NewGuid(), k2 = Guid.NewGuid(), k3 = Guid.NewGuid();
+        await TestDb.ExecuteAsync(dbs["orders"], $$"""
+            INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, lines, amount, status, failure_reason, lease_token, lease_until, last_sequence) VALUES
+              ('{{k1}}', 'k1', 'S', 3, NULL, 10.00, 'CONFIRMED', NULL, gen_random_uuid(), now(), 4),
+              ('{{k2}}', 'k2', NULL, 3, '[{"item_sku":"S","quantity":2},{"item_sku":"T","quantity":1}]', 20.00, 'CANCELLED', NULL, gen_random_uuid(), now(), 6),
+              ('{{k3}}', 'k3', 'S', 1, NULL, 1500.00, 'FAILED', 'PAYMENT_DECLINED', gen_random_uuid(), now(), 3);
+            INSERT INTO order_lines (order_id, item_sku, quantity, status, created_at) VALUES ('{{k2}}', 'S', 2, 'CANCELLED', now()), ('{{k2}}', 'T', 1, 'CANCELLED', now());
+            INSERT INTO order_events (event_id, order_id, sequence, type, occurred_at, data)
+            SELECT gen_random_uuid(), e.order_id::uuid, e.sequence, e.type, now(), e.data::jsonb FROM (VALUES
+              ('{{k1}}', 1, 'order.created', '{}'), ('{{k1}}', 2, 'order.stock_reserved', '{}'),
+              ('{{k1}}', 3, 'order.payment_authorized', '{}'), ('{{k1}}', 4, 'order.confirmed', '{}'),
+              ('{{k2}}', 1, 'order.created', '{}'), ('{{k2}}', 2, 'order.stock_reserved', '{}'),
+              ('{{k2}}', 3, 'order.payment_authorized', '{}'), ('{{k2}}', 4, 'order.confirmed', '{}'),
+              ('{{k2}}', 5, 'order.cancel_requested', '{"reason":"changed my mind"}'), ('{{k2}}', 6, 'order.cancelled', '{}'),
+              ('{{k3}}', 1, 'order.created', '{}'), ('{{k3}}', 2, 'order.stock_reserved', '{}'),
+              ('{{k3}}', 3, 'order.failed', '{"failure_reason":"PAYMENT_DECLINED"}')
+            ) AS e(order_id, sequence, type, data)
             """);
         await TestDb.ExecuteAsync(dbs["inventory"], $"""
-            INSERT INTO items (sku, available) VALUES ('S', 7);
-            INSERT INTO reservations (order_id, sku, quantity, status) VALUES ('{confirmed}', 'S', 3, 'RESERVED'), ('{declined}', 'S', 1, 'RELEASED')
+            INSERT INTO items (sku, available) VALUES ('S', 7), ('T', 5);
+            INSERT INTO reservations (order_id, sku, quantity, status) VALUES
+              ('{k1}', 'S', 3, 'RESERVED'), ('{k2}', NULL, 3, 'RELEASED'), ('{k3}', 'S', 1, 'RELEASED');
+            INSERT INTO reservation_lines (order_id, sku, line, quantity, remaining) VALUES ('{k2}', 'S', 1, 2, 5), ('{k2}', 'T', 2, 1, 4);
             """);
         await TestDb.ExecuteAsync(dbs["payments"], $"""
             INSERT INTO payments (order_id, payment_id, amount, status) VALUES
-              ('{confirmed}', gen_random_uuid(), 10.00, 'AUTHORIZED'), ('{declined}', gen_random_uuid(), 1500.00, 'DECLINED')
+              ('{k1}', gen_random_uuid(), 10.00, 'AUTHORIZED'), ('{k2}', gen_random_uuid(), 20.00, 'VOIDED'),
+              ('{k3}', gen_random_uuid(), 1500.00, 'DECLINED')
             """);
-        List<OrderPlan> plans = [new(0, "k1", "S", 3, 10.00m, false, false), new(1, "k2", "S", 1, 1500.00m, false, false)];
-        var received = new Dictionary<string, long> { ["S"] = 10 };
+        List<OrderPlan> plans =
+        [
+            new(0, "k1", "S", 3, 10.00m, false, false),
+            new(1, "k2", [new("T", 1), new("S", 2)], 20.00m, false, false, cancel: CancelMode.AfterAnswer),
+            new(2, "k3", "S", 1, 1500.00m, false, false),
+        ];
+        plans[1].Replies.Enqueue(new Reply(0, "201", 201, k2.ToString(), "CONFIRMED", null, false, null));
+        plans[1].CancelReplies.Enqueue(new CancelReply(1, "200", 200, "CANCELLED", null));
+        var received = new Dictionary<string, long> { ["S"] = 10, ["T"] = 5 };
 
         var ok = new ChaosResult();
         await InvariantChecker.CheckAsync(ok, dbs["orders"], dbs["inventory"], dbs["payments"], received, new HashSet<string>(), plans);
         Assert.Empty(ok.Violations);
         Assert.Equal(0, ok.PendingAfterDrain);
+        Assert.Equal(13, ok.TimelineEvents);
+        Assert.Equal(new Dictionary<int, int> { [1] = 2, [2] = 1 }, ok.OrdersByLineCount);
 
-        // Break it: the declined order still holds its stock and an authorization, and a third order stays PENDING.
-        await TestDb.ExecuteAsync(dbs["inventory"], $"UPDATE reservations SET status = 'RESERVED' WHERE order_id = '{declined}'; UPDATE items SET available = 6");
-        await TestDb.ExecuteAsync(dbs["payments"], $"UPDATE payments SET status = 'AUTHORIZED' WHERE order_id = '{declined}'");
-        await TestDb.ExecuteAsync(dbs["orders"], """
+        // Break it: the cancelled basket still holds its stock, the declined order an authorization, k1's timeline has a
+        // gap, and a fourth order stays PENDING.
+        await TestDb.ExecuteAsync(dbs["inventory"], $"UPDATE reservations SET status = 'RESERVED' WHERE order_id = '{k2}'; UPDATE items SET available = available - 2 WHERE sku = 'S'; UPDATE items SET available = 4 WHERE sku = 'T'");
+        await TestDb.ExecuteAsync(dbs["payments"], $"UPDATE payments SET status = 'AUTHORIZED' WHERE order_id = '{k3}'");
+        await TestDb.ExecuteAsync(dbs["orders"], $"""
+            DELETE FROM order_events WHERE order_id = '{k1}' AND sequence = 2;
             INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until)
-            VALUES (gen_random_uuid(), 'k3', 'S', 1, 5.00, 'PENDING', gen_random_uuid(), now())
+            VALUES (gen_random_uuid(), 'k4', 'S', 1, 5.00, 'PENDING', gen_random_uuid(), now())
             """);
-        plans.Add(new(2, "k3", "S", 1, 5.00m, false, false));
+        plans.Add(new(3, "k4", "S", 1, 5.00m, false, false));
 
         var broken = new ChaosResult();
         await InvariantChecker.CheckAsync(broken, dbs["orders"], dbs["inventory"], dbs["payments"], received, new HashSet<string>(), plans);
         Assert.Equal(1, broken.PendingAfterDrain);
-        Assert.Contains(broken.Violations, v => v.StartsWith("FAILED", StringComparison.Ordinal) && v.Contains("RESERVED", StringComparison.Ordinal));
-        Assert.Contains(broken.Violations, v => v.StartsWith("FAILED", StringComparison.Ordinal) && v.Contains("AUTHORIZED", StringComparison.Ordinal));
+        Assert.Contains(broken.Violations, v => v.StartsWith($"CANCELLED {k2} still holds a RESERVED reservation RESERVED [S x2, T x1]", StringComparison.Ordinal));
+        Assert.Contains(broken.Violations, v => v.StartsWith($"FAILED {k3} (PAYMENT_DECLINED) still has an AUTHORIZED", StringComparison.Ordinal));
         Assert.Contains(broken.Violations, v => v.StartsWith("conservation S", StringComparison.Ordinal));
-        Assert.Contains(broken.Violations, v => v.Contains("still PENDING", StringComparison.Ordinal));
+        Assert.Contains(broken.Violations, v => v.StartsWith("conservation T", StringComparison.Ordinal));
+        Assert.Contains(broken.Violations, v => v.StartsWith($"timeline of CONFIRMED {k1}: sequences 1,3,4", StringComparison.Ordinal));
+        Assert.Contains(broken.Violations, v => v.Contains("(k4) still PENDING", StringComparison.Ordinal));
+        Assert.Contains(broken.Violations, v => v.Contains("no events", StringComparison.Ordinal)); // k4 has none
         Assert.False(broken.Success);
     }
 }
