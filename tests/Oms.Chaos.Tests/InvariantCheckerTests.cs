@@ -220,6 +220,24 @@ public sealed class InvariantCheckerTests
     }
 
     [Fact]
+    public void UnexpectedErrorsAreGroupedByKindNotByKeyOrReplica()
+    {
+        var a = "400 from replica 0 for key chaos-7-000002: {\"status\":400,\"code\":\"validation_failed\",\"trace_id\":\"00-aa\"}";
+        var b = "400 from replica 1 for key chaos-7-000011: {\"status\":400,\"code\":\"validation_failed\",\"trace_id\":\"00-bb\"}";
+        var c = $"cancel 404 from replica 1 for {Guid.NewGuid()} (chaos-7-000003): {{\"code\":\"not_found\"}}";
+        Assert.Equal(ChaosResult.ErrorKind(a), ChaosResult.ErrorKind(b));
+        Assert.NotEqual(ChaosResult.ErrorKind(a), ChaosResult.ErrorKind(c));
+        Assert.Equal("cancel 404 from * for * (*) not_found", ChaosResult.ErrorKind(c));
+
+        var result = new ChaosResult();
+        result.UnexpectedErrors.AddRange([a, b, c]);
+        using var report = new StringWriter();
+        result.Print(report);
+        Assert.Contains($"  - 2 x {a}", report.ToString());
+        Assert.Contains($"  - 1 x {c}", report.ToString());
+    }
+
+    [Fact]
     public void EventsOfAnOrderThatDoesNotExistAreReported()
     {
         var world = new World();

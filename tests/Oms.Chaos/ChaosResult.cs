@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.RegularExpressions;
 
 namespace Oms.Chaos;
 
@@ -30,6 +31,16 @@ public sealed class ChaosResult
     public bool Success => Aborted is null && Violations.Count == 0 && PendingAfterDrain == 0 && Unexpected5xx == 0
                            && UnexpectedErrors.Count == 0 && UnexpectedProcessExits == 0;
 
+    /// <summary>An error message without what varies between occurrences (keys, ids, replicas, trace ids, body details).</summary>
+    public static string ErrorKind(string message)
+    {
+        var kind = Regex.Replace(message, @"chaos-\d+-\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|replica \d", "*");
+        var body = kind.IndexOf(": {", StringComparison.Ordinal);
+        // The body's code says what kind of problem it was; the rest of it (detail, trace id) varies.
+        var code = Regex.Match(kind, "\"code\":\"([a-z_]+)\"");
+        return (body < 0 ? kind : kind[..body]) + (code.Success ? " " + code.Groups[1].Value : "");
+    }
+
     public void Print(TextWriter w)
     {
         static string Join(IEnumerable<KeyValuePair<string, int>> d) =>
@@ -50,7 +61,9 @@ public sealed class ChaosResult
         w.WriteLine($"orders still PENDING   {PendingAfterDrain}");
         w.WriteLine($"unexpected 5xx         {Unexpected5xx}");
         w.WriteLine($"unexpected errors      {UnexpectedErrors.Count}");
-        foreach (var e in UnexpectedErrors.Take(20)) w.WriteLine($"  - {e}");
+        // One line per kind (with its count and a first example), so that one frequent kind does not hide the others.
+        foreach (var kind in UnexpectedErrors.GroupBy(ErrorKind).OrderByDescending(g => g.Count()).Take(20))
+            w.WriteLine($"  - {kind.Count()} x {kind.First()}");
         w.WriteLine($"unexpected exits       {UnexpectedProcessExits} (service processes that died without being killed)");
         w.WriteLine($"invariant violations = {Violations.Count}");
         foreach (var v in Violations.Take(50)) w.WriteLine($"  - {v}");
