@@ -184,7 +184,8 @@ public sealed class InvariantCheckerTests
 
     [Theory]
     [InlineData("CONFIRMED", null, new[] { Created, StockReserved, OrderConfirmed }, "not created, stock_reserved, payment_authorized, confirmed")]
-    [InlineData("CONFIRMED", null, new[] { Created, StockReserved, PaymentAuthorized, CancelRequested, OrderConfirmed }, "not created, stock_reserved")]
+    [InlineData("CONFIRMED", null, new[] { Created, StockReserved, PaymentAuthorized, CancelRequested, OrderConfirmed }, "a cancel was requested but never finished")]
+    [InlineData("CONFIRMED", null, new[] { Created, StockReserved, PaymentAuthorized, OrderConfirmed, CancelRequested }, "a cancel was requested but never finished")]
     [InlineData("FAILED", "INSUFFICIENT_STOCK", new[] { Created, OrderFailed, CancelRequested }, "ends with order.cancel_requested")]
     [InlineData("FAILED", "INSUFFICIENT_STOCK", new[] { Created, CancelRequested, OrderFailed }, "has order.cancel_requested")]
     [InlineData("CANCELLED", null, new[] { Created, OrderCancelled }, "no order.cancel_requested")]
@@ -264,10 +265,10 @@ public sealed class InvariantCheckerTests
         // reservation released and its payment voided. k3: one line S x1, declined and compensated.
         Guid k1 = Guid.NewGuid(), k2 = Guid.NewGuid(), k3 = Guid.NewGuid();
         await TestDb.ExecuteAsync(dbs["orders"], $$"""
-            INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, lines, amount, status, failure_reason, lease_token, lease_until, last_sequence) VALUES
-              ('{{k1}}', 'k1', 'S', 3, NULL, 10.00, 'CONFIRMED', NULL, gen_random_uuid(), now(), 4),
-              ('{{k2}}', 'k2', NULL, 3, '[{"item_sku":"S","quantity":2},{"item_sku":"T","quantity":1}]', 20.00, 'CANCELLED', NULL, gen_random_uuid(), now(), 6),
-              ('{{k3}}', 'k3', 'S', 1, NULL, 1500.00, 'FAILED', 'PAYMENT_DECLINED', gen_random_uuid(), now(), 3);
+            INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, lines, amount, status, failure_reason, lease_token, lease_until, last_sequence, cancel_requested_at) VALUES
+              ('{{k1}}', 'k1', 'S', 3, NULL, 10.00, 'CONFIRMED', NULL, gen_random_uuid(), now(), 4, NULL),
+              ('{{k2}}', 'k2', NULL, 3, '[{"item_sku":"S","quantity":2},{"item_sku":"T","quantity":1}]', 20.00, 'CANCELLED', NULL, gen_random_uuid(), now(), 6, now()),
+              ('{{k3}}', 'k3', 'S', 1, NULL, 1500.00, 'FAILED', 'PAYMENT_DECLINED', gen_random_uuid(), now(), 3, NULL);
             INSERT INTO order_lines (order_id, item_sku, quantity, status, created_at) VALUES ('{{k2}}', 'S', 2, 'CANCELLED', now()), ('{{k2}}', 'T', 1, 'CANCELLED', now());
             INSERT INTO order_events (event_id, order_id, sequence, type, occurred_at, data)
             SELECT gen_random_uuid(), e.order_id::uuid, e.sequence, e.type, now(), e.data::jsonb FROM (VALUES
@@ -307,6 +308,7 @@ public sealed class InvariantCheckerTests
         Assert.Equal(0, ok.PendingAfterDrain);
         Assert.Equal(13, ok.TimelineEvents);
         Assert.Equal(new Dictionary<int, int> { [1] = 2, [2] = 1 }, ok.OrdersByLineCount);
+        Assert.Equal(0, await InvariantChecker.CountUnfinishedAsync(dbs["orders"], TestContext.Current.CancellationToken));
 
         // Break it: the cancelled basket still holds its stock, the declined order an authorization, k1's timeline has a
         // gap, and a fourth order stays PENDING.
@@ -318,6 +320,11 @@ public sealed class InvariantCheckerTests
             VALUES (gen_random_uuid(), 'k4', 'S', 1, 5.00, 'PENDING', gen_random_uuid(), now())
             """);
         plans.Add(new(3, "k4", "S", 1, 5.00m, false, false));
+        // k1 gets a cancel requested that never finishes: it is still CONFIRMED. With k4 PENDING: two unfinished.
+        await TestDb.ExecuteAsync(dbs["orders"], $"""
+            INSERT INTO order_events (event_id, order_id, sequence, type, occurred_at) VALUES (gen_random_uuid(), '{k1}', 5, 'order.cancel_requested', now())
+            """);
+        Assert.Equal(2, await InvariantChecker.CountUnfinishedAsync(dbs["orders"], TestContext.Current.CancellationToken));
 
         var broken = new ChaosResult();
         await InvariantChecker.CheckAsync(broken, dbs["orders"], dbs["inventory"], dbs["payments"], received, new HashSet<string>(), plans);
@@ -326,7 +333,8 @@ public sealed class InvariantCheckerTests
         Assert.Contains(broken.Violations, v => v.StartsWith($"FAILED {k3} (PAYMENT_DECLINED) still has an AUTHORIZED", StringComparison.Ordinal));
         Assert.Contains(broken.Violations, v => v.StartsWith("conservation S", StringComparison.Ordinal));
         Assert.Contains(broken.Violations, v => v.StartsWith("conservation T", StringComparison.Ordinal));
-        Assert.Contains(broken.Violations, v => v.StartsWith($"timeline of CONFIRMED {k1}: sequences 1,3,4", StringComparison.Ordinal));
+        Assert.Contains(broken.Violations, v => v.StartsWith($"timeline of CONFIRMED {k1}: sequences 1,3,4,5", StringComparison.Ordinal));
+        Assert.Contains(broken.Violations, v => v.StartsWith($"timeline of CONFIRMED {k1}: a cancel was requested but never finished", StringComparison.Ordinal));
         Assert.Contains(broken.Violations, v => v.Contains("(k4) still PENDING", StringComparison.Ordinal));
         Assert.Contains(broken.Violations, v => v.Contains("no events", StringComparison.Ordinal)); // k4 has none
         Assert.False(broken.Success);

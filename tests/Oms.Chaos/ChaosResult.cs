@@ -57,7 +57,7 @@ public sealed class ChaosResult
         w.WriteLine($"orders by line count   {Join(OrdersByLineCount.Select(kv => KeyValuePair.Create(kv.Key.ToString(CultureInfo.InvariantCulture), kv.Value)))}");
         w.WriteLine($"timeline events        {TimelineEvents}");
         w.WriteLine($"stream time            {StreamTime.TotalSeconds:0.0} s");
-        w.WriteLine($"time to drain          {DrainTime.TotalSeconds:0.0} s (no order PENDING)");
+        w.WriteLine($"time to drain          {DrainTime.TotalSeconds:0.0} s (no order PENDING, no cancel unfinished)");
         w.WriteLine($"orders still PENDING   {PendingAfterDrain}");
         w.WriteLine($"unexpected 5xx         {Unexpected5xx}");
         w.WriteLine($"unexpected errors      {UnexpectedErrors.Count}");

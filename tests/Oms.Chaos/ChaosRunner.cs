@@ -151,11 +151,11 @@ public static class ChaosRunner
             }
 
             var drain = Stopwatch.StartNew();
-            long pending;
-            while ((pending = await InvariantChecker.CountPendingAsync(ordersDb.Admin, ct)) > 0 && drain.Elapsed < options.DrainTimeout)
+            long unfinished;
+            while ((unfinished = await InvariantChecker.CountUnfinishedAsync(ordersDb.Admin, ct)) > 0 && drain.Elapsed < options.DrainTimeout)
                 await Task.Delay(250, ct);
             result.DrainTime = drain.Elapsed;
-            Say($"drain: {pending} PENDING after {drain.Elapsed.TotalSeconds:0.0} s; checking invariants");
+            Say($"drain: {unfinished} unfinished (PENDING, or a cancel not finished) after {drain.Elapsed.TotalSeconds:0.0} s; checking invariants");
 
             result.Requests = driver.Requests;
             foreach (var (outcome, count) in driver.Outcomes) result.ResponsesByOutcome[outcome] = count;

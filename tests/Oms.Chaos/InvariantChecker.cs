@@ -21,7 +21,8 @@ public static class InvariantChecker
         IReadOnlyDictionary<string, long> received, IReadOnlySet<string> unknownSkus, IReadOnlyList<OrderPlan> plans) =>
         Check(result, await SystemSnapshot.ReadAsync(ordersDb, inventoryDb, paymentsDb), received, unknownSkus, plans);
 
-    public static Task<long> CountPendingAsync(string ordersDb, CancellationToken ct) => SystemSnapshot.CountPendingAsync(ordersDb, ct);
+    /// <inheritdoc cref="SystemSnapshot.CountUnfinishedAsync"/>
+    public static Task<long> CountUnfinishedAsync(string ordersDb, CancellationToken ct) => SystemSnapshot.CountUnfinishedAsync(ordersDb, ct);
 
     /// <summary>Every invariant over one snapshot; violations go to <paramref name="result"/>, with the figures.</summary>
     public static void Check(ChaosResult result, SystemSnapshot snapshot, IReadOnlyDictionary<string, long> received,
@@ -217,7 +218,9 @@ public static class InvariantChecker
         switch (order.Status)
         {
             case Confirmed:
-                if (!types.SequenceEqual([Created, StockReserved, PaymentAuthorized, OrderConfirmed]))
+                if (types.Contains(CancelRequested))
+                    yield return $"{what}: a cancel was requested but never finished (still CONFIRMED) {shown}";
+                else if (!types.SequenceEqual([Created, StockReserved, PaymentAuthorized, OrderConfirmed]))
                     yield return $"{what}: {shown}, not created, stock_reserved, payment_authorized, confirmed";
                 break;
             case Failed:

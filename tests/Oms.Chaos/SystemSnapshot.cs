@@ -59,11 +59,19 @@ public sealed record SystemSnapshot(
         return new SystemSnapshot(orders, reservations, payments, available, events);
     }
 
-    public static async Task<long> CountPendingAsync(string ordersDb, CancellationToken ct)
+    /// <summary>
+    /// Orders not finished yet: PENDING, or CONFIRMED with a cancel requested (the cancel is durable before the payment is
+    /// voided and the stock released; until then the order is still CONFIRMED).
+    /// </summary>
+    public static async Task<long> CountUnfinishedAsync(string ordersDb, CancellationToken ct)
     {
         await using var connection = new NpgsqlConnection(Unpooled(ordersDb));
         await connection.OpenAsync(ct);
-        await using var command = new NpgsqlCommand("SELECT count(*) FROM orders WHERE status = 'PENDING'", connection);
+        await using var command = new NpgsqlCommand("""
+            SELECT count(*) FROM orders o
+            WHERE o.status = 'PENDING'
+               OR o.status = 'CONFIRMED' AND EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = o.order_id AND e.type = 'order.cancel_requested')
+            """, connection);
         return (long)(await command.ExecuteScalarAsync(ct))!;
     }
 
