@@ -3,7 +3,9 @@
 //   dotnet build -c Release
 //   dotnet run --project tests/Oms.Chaos -c Release -- --orders 3000 --kills 30
 //
-// Exit code 0 only with zero invariant violations, zero orders left PENDING and no unexpected 5xx.
+// Multi-line orders (up to --lines-max 5 lines) and cancels (--cancel-share 0.2 of the orders) are in the stream by
+// default; --lines-max 1 --cancel-share 0 sends the one-line, never-cancelled stream of before.
+// Exit code 0 only with zero invariant violations, zero orders left unfinished and no unexpected 5xx.
 using System.CommandLine;
 using Oms.Chaos;
 
