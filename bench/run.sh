@@ -8,7 +8,8 @@
 #   OMS_BENCH_CLIENTS="64" OMS_BENCH_DURATION=20s bench/run.sh
 #
 # Environment: OMS_BENCH_CLIENTS, OMS_BENCH_DURATION (load generator, e.g. 30s), OMS_BENCH_WARMUP (5s),
-# OMS_CEILING_DURATION (seconds, 30), OMS_BENCH_MIX (load generator --mix), OMS_KEEP_RUNNING=1 to leave
+# OMS_CEILING_DURATION (seconds, 30), OMS_BENCH_MIX (load generator --mix), OMS_BENCH_LINES (--lines, lines per
+# order, 1), OMS_KEEP_RUNNING=1 to leave
 # the system up, plus everything bench/run-system.sh reads.
 set -euo pipefail
 
@@ -17,6 +18,7 @@ CLIENTS=(${OMS_BENCH_CLIENTS:-1 16 64 256})
 DURATION="${OMS_BENCH_DURATION:-30s}"
 WARMUP="${OMS_BENCH_WARMUP:-5s}"
 MIX="${OMS_BENCH_MIX:-confirmed=100}"
+LINES="${OMS_BENCH_LINES:-1}"
 export OMS_CEILING_DURATION="${OMS_CEILING_DURATION:-30}"
 PGPORT="${OMS_PG_PORT:-25432}"
 STATE="${OMS_BENCH_DIR:-$ROOT/.data/bench}"
@@ -62,7 +64,7 @@ for c in "${CLIENTS[@]}"; do
   set +e
   dotnet "$ROOT/bench/Oms.LoadGen/bin/Release/net10.0/Oms.LoadGen.dll" --orders-url "http://127.0.0.1:${OMS_ORDERS_PORT:-18001}" \
     --inventory-url "http://127.0.0.1:${OMS_INVENTORY_PORT:-18002}" --clients "$c" --duration "$DURATION" --warmup "$WARMUP" \
-    --mix "$MIX" --json >"$OUT/loadgen-$c.json" 2>"$OUT/loadgen-$c.progress"
+    --mix "$MIX" --lines "$LINES" --json >"$OUT/loadgen-$c.json" 2>"$OUT/loadgen-$c.progress"
   status=$?
   set -e
   after="$(commits)"

@@ -4,7 +4,8 @@ using System.Globalization;
 
 namespace Oms.LoadGen;
 
-public enum OrderKind { Confirmed, Declined, OutOfStock }
+/// <summary>Cancelled: placed like a confirmed order, then cancelled as soon as it is CONFIRMED.</summary>
+public enum OrderKind { Confirmed, Declined, OutOfStock, Cancelled }
 
 /// <summary>Everything one run needs, parsed and validated.</summary>
 public sealed record LoadOptions(
@@ -20,7 +21,8 @@ public sealed record LoadOptions(
     TimeSpan Settle,
     TimeSpan RequestTimeout,
     bool Json,
-    string? ApiKey = null);
+    string? ApiKey = null,
+    int Lines = 1);
 
 /// <summary>Durations written like 30s, 2m, 1h, 500ms, 1m30s, or a plain number of seconds.</summary>
 public static class Durations
@@ -65,12 +67,12 @@ public static class Durations
     }
 }
 
-/// <summary>Relative weights of the three kinds of order, e.g. "confirmed=90,declined=5,out-of-stock=5".</summary>
-public sealed record OrderMix(int Confirmed, int Declined, int OutOfStock)
+/// <summary>Relative weights of the kinds of order, e.g. "confirmed=85,declined=5,out-of-stock=5,cancel=5".</summary>
+public sealed record OrderMix(int Confirmed, int Declined, int OutOfStock, int Cancel = 0)
 {
     public static OrderMix Default { get; } = new(100, 0, 0);
 
-    public int Total => Confirmed + Declined + OutOfStock;
+    public int Total => Confirmed + Declined + OutOfStock + Cancel;
 
     public static bool TryParse(string? text, out OrderMix mix, out string? error)
     {
@@ -81,7 +83,7 @@ public sealed record OrderMix(int Confirmed, int Declined, int OutOfStock)
             error = "the mix is empty.";
             return false;
         }
-        int confirmed = 0, declined = 0, outOfStock = 0;
+        int confirmed = 0, declined = 0, outOfStock = 0, cancel = 0;
         var seen = new HashSet<string>();
         foreach (var part in text.Split(',', StringSplitOptions.TrimEntries))
         {
@@ -107,17 +109,18 @@ public sealed record OrderMix(int Confirmed, int Declined, int OutOfStock)
                 case "confirmed": confirmed = weight; break;
                 case "declined": declined = weight; break;
                 case "out-of-stock" or "out_of_stock" or "oos": outOfStock = weight; break;
+                case "cancel" or "cancelled": cancel = weight; break;
                 default:
-                    error = $"unknown kind '{name}' (use confirmed, declined, out-of-stock).";
+                    error = $"unknown kind '{name}' (use confirmed, declined, out-of-stock, cancel).";
                     return false;
             }
         }
-        if (confirmed + declined + outOfStock == 0)
+        if (confirmed + declined + outOfStock + cancel == 0)
         {
             error = "the weights add up to 0.";
             return false;
         }
-        mix = new OrderMix(confirmed, declined, outOfStock);
+        mix = new OrderMix(confirmed, declined, outOfStock, cancel);
         return true;
     }
 
@@ -132,10 +135,13 @@ public sealed record OrderMix(int Confirmed, int Declined, int OutOfStock)
         var slot = (int)((sequence % total) * stride % total);
         if (slot < Confirmed) return OrderKind.Confirmed;
         if (slot < Confirmed + Declined) return OrderKind.Declined;
-        return OrderKind.OutOfStock;
+        if (slot < Confirmed + Declined + OutOfStock) return OrderKind.OutOfStock;
+        return OrderKind.Cancelled;
     }
 
-    public override string ToString() => $"confirmed={Confirmed},declined={Declined},out-of-stock={OutOfStock}";
+    // Without cancels, written as before the cancel kind existed (the sittings' results name their mix).
+    public override string ToString() =>
+        $"confirmed={Confirmed},declined={Declined},out-of-stock={OutOfStock}" + (Cancel > 0 ? $",cancel={Cancel}" : "");
 }
 
 /// <summary>The one command of the load generator. Each instance has its own options (a symbol has one parent).</summary>
@@ -181,7 +187,8 @@ public sealed class LoadGenCommand : RootCommand
 
     public readonly Option<OrderMix> Mix = new("--mix")
     {
-        Description = "Weights of order kinds: confirmed=90,declined=5,out-of-stock=5 (declined: amount 1500; out-of-stock: a SKU with 0 stock).",
+        Description = "Weights of order kinds: confirmed=85,declined=5,out-of-stock=5,cancel=5 (declined: amount 1500; out-of-stock: " +
+                      "a SKU with 0 stock; cancel: placed like a confirmed order, then cancelled once CONFIRMED).",
         DefaultValueFactory = _ => OrderMix.Default,
         CustomParser = r =>
         {
@@ -191,10 +198,22 @@ public sealed class LoadGenCommand : RootCommand
         },
     };
 
+    public const int DefaultSkus = 1024;
+
     public readonly Option<int> Skus = new("--skus")
     {
         Description = "Fresh SKUs seeded for the run; orders pick one at random (fewer SKUs = more row-lock contention).",
-        DefaultValueFactory = _ => 1024,
+        DefaultValueFactory = _ => DefaultSkus,
+    };
+
+    /// <summary>The contract's most lines in one order.</summary>
+    public const int MaxLines = 50;
+
+    public readonly Option<int> Lines = new("--lines")
+    {
+        Description = $"Lines per order (1-{MaxLines}), each on a distinct SKU, 1 unit each; 1 sends the one-line form. An out-of-stock " +
+                      "order has one line on the SKU with 0 stock.",
+        DefaultValueFactory = _ => 1,
     };
 
     public readonly Option<long> StockPerSku = new("--stock-per-sku")
@@ -238,13 +257,22 @@ public sealed class LoadGenCommand : RootCommand
             "idempotency keys from N concurrent clients, prints orders/s, latency percentiles and status counts, and checks " +
             "conservation of stock (exit code 1 when it fails).")
     {
-        Option[] all = [OrdersUrl, InventoryUrl, Clients, Duration, Count, Warmup, Mix, Skus, StockPerSku, Settle, Timeout, Json, ApiKey];
+        Option[] all = [OrdersUrl, InventoryUrl, Clients, Duration, Count, Warmup, Mix, Skus, Lines, StockPerSku, Settle, Timeout, Json, ApiKey];
         foreach (var option in all) Options.Add(option);
 
         Range(Clients, 1, 10_000);
         Range(Count, 1, long.MaxValue);
         Range(Skus, 1, 100_000);
         Range(StockPerSku, 1, 1_000_000_000);
+        Range(Lines, 1, MaxLines);
+        Validators.Add(r =>
+        {
+            // Distinct SKUs per order: there must be enough of them. (A value that is not a number is reported by its option.)
+            static long? Given(OptionResult? o) => o is { Implicit: false, Tokens.Count: > 0 }
+                && long.TryParse(o.Tokens[0].Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n) ? n : null;
+            if (Given(r.GetResult(Lines)) is { } lines && lines > (Given(r.GetResult(Skus)) ?? DefaultSkus))
+                r.AddError("--lines must not exceed --skus (each line is a distinct SKU).");
+        });
         ApiKey.Validators.Add(r =>
         {
             // The key itself is never echoed.
@@ -261,7 +289,7 @@ public sealed class LoadGenCommand : RootCommand
         var duration = p.GetValue(Duration) ?? (count is null ? TimeSpan.FromSeconds(30) : null);
         return new LoadOptions(p.GetValue(OrdersUrl)!, p.GetValue(InventoryUrl)!, p.GetValue(Clients), duration, count,
             p.GetValue(Warmup), p.GetValue(Mix)!, p.GetValue(Skus), p.GetValue(StockPerSku), p.GetValue(Settle), p.GetValue(Timeout),
-            p.GetValue(Json), p.GetValue(ApiKey));
+            p.GetValue(Json), p.GetValue(ApiKey), p.GetValue(Lines));
     }
 
     private static void Range(Option option, long min, long max) => option.Validators.Add(r =>

@@ -12,9 +12,13 @@ public static class Runner
 {
     private static readonly MediaTypeHeaderValue JsonType = new("application/json");
 
-    private sealed record Unsettled(string Key, byte[] Body, int SkuIndex, int Quantity);
+    /// <summary>
+    /// An order whose outcome the run does not know yet: PENDING or unanswered (replayed by key), or, for a cancel-kind
+    /// order, CONFIRMED but not yet cancelled (<see cref="CancelOrderId"/> set: the cancel is sent again).
+    /// </summary>
+    private sealed record Unsettled(string Key, byte[] Body, int[] SkuIndices, bool Cancel, string? CancelOrderId = null);
 
-    internal sealed record OrderAnswer(string? Status, string? FailureReason);
+    internal sealed record OrderAnswer(string? Status, string? FailureReason, string? OrderId = null);
 
     public static async Task<int> RunAsync(LoadOptions options, CancellationToken ct)
     {
@@ -55,11 +59,10 @@ public static class Runner
                 var sequence = Interlocked.Increment(ref issued) - 1;
                 if (options.Count is { } count && sequence >= count) break;
                 var kind = options.Mix.Pick(sequence);
-                var skuIndex = kind == OrderKind.OutOfStock ? allSkus.Length - 1 : random.Next(skus.Length);
+                var skuIndices = PickSkus(random, options.Lines, skus.Length, kind == OrderKind.OutOfStock ? allSkus.Length - 1 : null);
                 var amount = kind == OrderKind.Declined ? "1500.00" : "10.00";
                 var key = $"{runId}-{sequence.ToString(CultureInfo.InvariantCulture)}";
-                var body = Encoding.UTF8.GetBytes(
-                    $$"""{"item_sku":"{{allSkus[skuIndex]}}","quantity":1,"amount":{{amount}},"idempotency_key":"{{key}}"}""");
+                var body = OrderBody(allSkus, skuIndices, amount, key);
 
                 var begin = Stopwatch.GetTimestamp();
                 int code;
@@ -83,10 +86,28 @@ public static class Runner
                 }
                 tally.CountStatus(code);
 
-                if (code is 200 or 201 && answer?.Status is "CONFIRMED" or "FAILED")
+                var cancel = kind == OrderKind.Cancelled;
+                if (code is 200 or 201 && cancel && answer is { Status: "CONFIRMED", OrderId: { } orderId })
+                {
+                    // Cancel the order it just confirmed; its stock then goes back to the shelf.
+                    var cancelBegin = Stopwatch.GetTimestamp();
+                    var cancelCode = await TryCancelAsync(http, options.OrdersUrl, orderId, stop.Token);
+                    var cancelEnd = Stopwatch.GetTimestamp();
+                    if (cancelBegin >= warmupEnds && cancelEnd <= endsAt) tally.CancelHistogram.RecordValue(Latency.MicrosSince(cancelBegin));
+                    tally.CountCancelStatus(cancelCode);
+                    if (cancelCode == 200) tally.CountFinal("CANCELLED");
+                    else
+                    {
+                        tally.Errors++;
+                        Interlocked.Increment(ref errors);
+                        tally.CountFinal("CANCEL_UNANSWERED");
+                        mine.Add(new Unsettled(key, body, skuIndices, cancel, orderId));
+                    }
+                }
+                else if (code is 200 or 201 && answer?.Status is "CONFIRMED" or "FAILED")
                 {
                     tally.CountFinal(ClientTally.FinalKey(answer.Status, answer.FailureReason));
-                    if (answer.Status == "CONFIRMED") tally.ConfirmedQuantity[skuIndex] += 1;
+                    if (answer.Status == "CONFIRMED") foreach (var i in skuIndices) tally.ConfirmedQuantity[i] += 1;
                 }
                 else
                 {
@@ -96,7 +117,7 @@ public static class Runner
                         Interlocked.Increment(ref errors);
                     }
                     tally.CountFinal(code == 202 ? "PENDING" : "NO_ANSWER");
-                    mine.Add(new Unsettled(key, body, skuIndex, 1));
+                    mine.Add(new Unsettled(key, body, skuIndices, cancel));
                 }
             }
         }
@@ -119,7 +140,7 @@ public static class Runner
             catch (OperationCanceledException) { }
         }, CancellationToken.None);
 
-        log.WriteLine($"driving {options.Clients} clients, mix {options.Mix}, warmup {options.Warmup.TotalSeconds:0.#}s, " +
+        log.WriteLine($"driving {options.Clients} clients, {options.Lines} line(s) per order, mix {options.Mix}, warmup {options.Warmup.TotalSeconds:0.#}s, " +
                       (options.Duration is { } dd ? $"duration {dd.TotalSeconds:0.#}s" : $"count {options.Count}"));
         await Task.WhenAll(Enumerable.Range(0, options.Clients).Select(c => Task.Run(() => ClientAsync(c), CancellationToken.None)));
         var measuredEnd = options.Duration is null ? Volatile.Read(ref lastCompletion) : Math.Min(endsAt, Stopwatch.GetTimestamp());
@@ -142,14 +163,24 @@ public static class Runner
                 var stillOpen = new List<Unsettled>();
                 foreach (var order in open)
                 {
+                    if (order.CancelOrderId is { } toCancel)
+                    {
+                        if (await TryCancelAsync(http, options.OrdersUrl, toCancel, ct) == 200) settled["CANCELLED"] = settled.GetValueOrDefault("CANCELLED") + 1;
+                        else stillOpen.Add(order);
+                        continue;
+                    }
                     (int code, OrderAnswer? answer) result;
                     try { result = await PostOrderAsync(http, ordersUri, order.Body, ct); }
                     catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or IOException) { result = (0, null); }
-                    if (result.code is 200 or 201 && result.answer?.Status is "CONFIRMED" or "FAILED")
+                    if (result.code is 200 or 201 && order.Cancel && result.answer is { Status: "CONFIRMED", OrderId: { } confirmedId })
+                    {
+                        stillOpen.Add(order with { CancelOrderId = confirmedId }); // confirmed late: now cancel it
+                    }
+                    else if (result.code is 200 or 201 && result.answer?.Status is "CONFIRMED" or "FAILED" or "CANCELLED")
                     {
                         var k = ClientTally.FinalKey(result.answer.Status, result.answer.FailureReason);
                         settled[k] = settled.GetValueOrDefault(k) + 1;
-                        if (result.answer.Status == "CONFIRMED") merged.ConfirmedQuantity[order.SkuIndex] += order.Quantity;
+                        if (result.answer.Status == "CONFIRMED") foreach (var i in order.SkuIndices) merged.ConfirmedQuantity[i] += 1;
                     }
                     else if (result.code is 400 or 422)
                     {
@@ -160,7 +191,8 @@ public static class Runner
                 open = stillOpen;
                 if (open.Count > 0) await Task.Delay(500, ct);
             }
-            foreach (var order in open) pendingQuantity[order.SkuIndex] += order.Quantity;
+            foreach (var order in open)
+                foreach (var i in order.SkuIndices) pendingQuantity[i] += 1;
             if (open.Count > 0) settled["STILL_PENDING"] = open.Count;
         }
 
@@ -197,6 +229,46 @@ public static class Runner
         return client;
     }
 
+    /// <summary>
+    /// <paramref name="count"/> distinct SKU indices below <paramref name="skuCount"/>, in random order; with
+    /// <paramref name="outOfStock"/>, the first line is that SKU instead.
+    /// </summary>
+    internal static int[] PickSkus(Random random, int count, int skuCount, int? outOfStock)
+    {
+        var picked = new int[count];
+        for (var n = 0; n < count;)
+        {
+            var candidate = random.Next(skuCount);
+            if (Array.IndexOf(picked, candidate, 0, n) < 0) picked[n++] = candidate;
+        }
+        if (outOfStock is { } oos) picked[0] = oos;
+        return picked;
+    }
+
+    /// <summary>One line: the seed's form (exactly the body of the one-line benchmarks); more: <c>items</c>, 1 unit each.</summary>
+    internal static byte[] OrderBody(string[] skus, int[] skuIndices, string amount, string key)
+    {
+        if (skuIndices.Length == 1)
+            return Encoding.UTF8.GetBytes($$"""{"item_sku":"{{skus[skuIndices[0]]}}","quantity":1,"amount":{{amount}},"idempotency_key":"{{key}}"}""");
+        var items = string.Join(",", skuIndices.Select(i => $$"""{"item_sku":"{{skus[i]}}","quantity":1}"""));
+        return Encoding.UTF8.GetBytes($$"""{"items":[{{items}}],"amount":{{amount}},"idempotency_key":"{{key}}"}""");
+    }
+
+    /// <summary>POST …/cancel without a body; the status code, or 0 when no answer came.</summary>
+    private static async Task<int> TryCancelAsync(HttpClient http, Uri ordersUrl, string orderId, CancellationToken ct)
+    {
+        try
+        {
+            using var response = await http.PostAsync(new Uri(ordersUrl, $"/api/v1/orders/{orderId}/cancel"), null, ct);
+            await response.Content.LoadIntoBufferAsync(ct);
+            return (int)response.StatusCode;
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
+        {
+            return 0;
+        }
+    }
+
     private static async Task<(int Code, OrderAnswer? Answer)> PostOrderAsync(HttpClient http, Uri uri, byte[] body, CancellationToken ct)
     {
         using var content = new ByteArrayContent(body);
@@ -211,7 +283,7 @@ public static class Runner
     internal static OrderAnswer ReadAnswer(ReadOnlySpan<byte> json)
     {
         var reader = new Utf8JsonReader(json);
-        string? status = null, reason = null;
+        string? status = null, reason = null, orderId = null;
         var depth = 0;
         while (reader.Read())
         {
@@ -222,10 +294,11 @@ public static class Runner
                 case JsonTokenType.PropertyName when depth == 1:
                     if (reader.ValueTextEquals("status"u8)) { reader.Read(); status = reader.TokenType == JsonTokenType.String ? reader.GetString() : null; }
                     else if (reader.ValueTextEquals("failure_reason"u8)) { reader.Read(); reason = reader.TokenType == JsonTokenType.String ? reader.GetString() : null; }
+                    else if (reader.ValueTextEquals("order_id"u8)) { reader.Read(); orderId = reader.TokenType == JsonTokenType.String ? reader.GetString() : null; }
                     break;
             }
         }
-        return new OrderAnswer(status, reason);
+        return new OrderAnswer(status, reason, orderId);
     }
 
     private static async Task<long> SeedAsync(HttpClient http, Uri uri, HttpMethod method, string json, CancellationToken ct)

@@ -36,6 +36,9 @@ public sealed class ClientTally(int skuCount)
 {
     public LongHistogram Histogram { get; } = Latency.NewHistogram();
     public Dictionary<int, long> StatusCodes { get; } = [];
+    /// <summary>The cancel requests of cancel-kind orders (their latency apart: the order figures stay the placing requests').</summary>
+    public LongHistogram CancelHistogram { get; } = Latency.NewHistogram();
+    public Dictionary<int, long> CancelStatusCodes { get; } = [];
     public Dictionary<string, long> FinalStatuses { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Σ quantity of CONFIRMED orders per SKU index.</summary>
@@ -46,6 +49,8 @@ public sealed class ClientTally(int skuCount)
 
     public void CountStatus(int code) => StatusCodes[code] = StatusCodes.GetValueOrDefault(code) + 1;
 
+    public void CountCancelStatus(int code) => CancelStatusCodes[code] = CancelStatusCodes.GetValueOrDefault(code) + 1;
+
     public void CountFinal(string key) => FinalStatuses[key] = FinalStatuses.GetValueOrDefault(key) + 1;
 
     public static ClientTally Merge(IReadOnlyList<ClientTally> tallies, int skuCount)
@@ -55,6 +60,8 @@ public sealed class ClientTally(int skuCount)
         {
             merged.Histogram.Add(t.Histogram);
             foreach (var (code, n) in t.StatusCodes) merged.StatusCodes[code] = merged.StatusCodes.GetValueOrDefault(code) + n;
+            merged.CancelHistogram.Add(t.CancelHistogram);
+            foreach (var (code, n) in t.CancelStatusCodes) merged.CancelStatusCodes[code] = merged.CancelStatusCodes.GetValueOrDefault(code) + n;
             foreach (var (status, n) in t.FinalStatuses) merged.FinalStatuses[status] = merged.FinalStatuses.GetValueOrDefault(status) + n;
             for (var i = 0; i < skuCount; i++) merged.ConfirmedQuantity[i] += t.ConfirmedQuantity[i];
             merged.Errors += t.Errors;
@@ -112,7 +119,10 @@ public sealed record RunSummary(
     SortedDictionary<string, long> StatusCodes,
     SortedDictionary<string, long> FinalStatuses,
     SortedDictionary<string, long> SettledStatuses,
-    ConservationResult Conservation)
+    ConservationResult Conservation,
+    int Lines,
+    LatencySummary CancelLatencyMs,
+    SortedDictionary<string, long> CancelStatusCodes)
 {
     public static RunSummary Create(LoadOptions options, TimeSpan measured, long ordersTotal, ClientTally merged,
         IReadOnlyDictionary<string, long> settled, long pendingAtEnd, ConservationResult conservation) => new(
@@ -122,16 +132,24 @@ public sealed record RunSummary(
         new(merged.StatusCodes.ToDictionary(kv => kv.Key.ToString(System.Globalization.CultureInfo.InvariantCulture), kv => kv.Value), StringComparer.Ordinal),
         new(merged.FinalStatuses, StringComparer.Ordinal),
         new(settled.ToDictionary(), StringComparer.Ordinal),
-        conservation);
+        conservation,
+        options.Lines,
+        Latency.Summarize(merged.CancelHistogram),
+        new(merged.CancelStatusCodes.ToDictionary(kv => kv.Key.ToString(System.Globalization.CultureInfo.InvariantCulture), kv => kv.Value), StringComparer.Ordinal));
 
     public string ToText()
     {
         var w = new System.Text.StringBuilder();
         var l = LatencyMs;
-        w.AppendLine($"clients {Clients}, mix {Mix}, measured {MeasuredS:0.0} s after {WarmupS:0.#} s warmup");
+        w.AppendLine($"clients {Clients}, {Lines} line(s) per order, mix {Mix}, measured {MeasuredS:0.0} s after {WarmupS:0.#} s warmup");
         w.AppendLine($"orders/s   {OrdersPerS:0.0}   ({Orders} measured, {OrdersTotal} sent in all)");
         w.AppendLine($"latency ms p50 {l.P50Ms:0.000}  p90 {l.P90Ms:0.000}  p99 {l.P99Ms:0.000}  p99.9 {l.P999Ms:0.000}  max {l.MaxMs:0.000}  mean {l.MeanMs:0.000}");
         w.AppendLine($"errors     {Errors}");
+        if (CancelStatusCodes.Count > 0)
+        {
+            var c0 = CancelLatencyMs;
+            w.AppendLine($"cancels    {string.Join("  ", CancelStatusCodes.Select(kv => $"{kv.Key}: {kv.Value}"))}   latency ms p50 {c0.P50Ms:0.000}  p99 {c0.P99Ms:0.000}  max {c0.MaxMs:0.000}");
+        }
         w.AppendLine($"status     {string.Join("  ", StatusCodes.Select(kv => $"{kv.Key}: {kv.Value}"))}");
         w.AppendLine($"final      {string.Join("  ", FinalStatuses.Select(kv => $"{kv.Key}: {kv.Value}"))}");
         if (SettledStatuses.Count > 0)

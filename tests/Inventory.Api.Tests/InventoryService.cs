@@ -1,6 +1,4 @@
 using System.Net;
-using System.Net.Http.Json;
-using System.Text;
 using System.Text.Json;
 using Inventory.Api;
 using Npgsql;
@@ -53,41 +51,24 @@ public class InventoryService(PostgresServer postgres) : IAsyncLifetime
     public Task<long> ItemCountAsync() => ScalarAsync<long>("SELECT count(*) FROM items");
 
     /// <summary>Runs a scalar query straight against the service's database (for checks the API cannot show).</summary>
-    public async Task<T> ScalarAsync<T>(string sql, params object[] args)
-    {
-        await using var connection = new NpgsqlConnection(ConnectionString);
-        await connection.OpenAsync(TestContext.Current.CancellationToken);
-        await using var command = new NpgsqlCommand(sql, connection);
-        foreach (var a in args) command.Parameters.Add(new NpgsqlParameter { Value = a });
-        return (T)(await command.ExecuteScalarAsync(TestContext.Current.CancellationToken))!;
-    }
+    public Task<T> ScalarAsync<T>(string sql, params object[] args) => TestDb.ScalarAsync<T>(ConnectionString, sql, args);
 }
 
+/// <summary>Inventory's calls; the generic HTTP helpers are <see cref="TestHttp"/>'s, under the names these tests use.</summary>
 internal static class Api
 {
-    public static CancellationToken Ct => TestContext.Current.CancellationToken;
+    public static CancellationToken Ct => TestHttp.Ct;
 
     public static string NewSku(string prefix = "sku") => $"{prefix}-{Guid.NewGuid():N}"[..Math.Min(prefix.Length + 17, 64)];
 
-    public static StringContent Json(string raw) => new(raw, Encoding.UTF8, "application/json");
+    public static StringContent Json(string raw) => TestHttp.Json(raw);
 
-    public static Task<HttpResponseMessage> PostJson(this HttpClient client, string path, string raw) =>
-        client.PostAsync(path, Json(raw), Ct);
+    public static Task<HttpResponseMessage> PostJson(this HttpClient client, string path, string raw) => client.PostJsonAsync(path, raw);
 
-    public static Task<HttpResponseMessage> PutJson(this HttpClient client, string path, string raw) =>
-        client.PutAsync(path, Json(raw), Ct);
+    public static Task<HttpResponseMessage> PutJson(this HttpClient client, string path, string raw) => client.PutJsonAsync(path, raw);
 
-    /// <summary>
-    /// Posts a body over the limit with its Content-Length and <c>Expect: 100-continue</c>, as careful clients do:
-    /// the server answers 413 from the headers alone. Without the Expect header the client may still be sending
-    /// when the server answers and closes, and then sees a connection reset instead of the 413 (a TCP race).
-    /// </summary>
-    public static async Task<HttpResponseMessage> PostOversized(this HttpClient client, string path, string raw)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = Json(raw) };
-        request.Headers.ExpectContinue = true;
-        return await client.SendAsync(request, Ct);
-    }
+    /// <inheritdoc cref="TestHttp.PostOversizedAsync"/>
+    public static Task<HttpResponseMessage> PostOversized(this HttpClient client, string path, string raw) => client.PostOversizedAsync(path, raw);
 
     public static Task<HttpResponseMessage> Receive(this HttpClient client, string sku, long quantity) =>
         client.PostJson("/api/v1/stock/items", $$"""{"item_sku":"{{sku}}","quantity":{{quantity}}}""");
@@ -106,37 +87,19 @@ internal static class Api
     public static Task<HttpResponseMessage> Release(this HttpClient client, Guid orderId) =>
         client.PostJson("/api/v1/stock/release", $$"""{"order_id":"{{orderId}}"}""");
 
-    public static async Task<JsonElement> Body(this HttpResponseMessage response) =>
-        await response.Content.ReadFromJsonAsync<JsonElement>(Ct);
+    public static async Task<JsonElement> Body(this HttpResponseMessage response) => await response.ReadJsonAsync();
 
-    public static async Task<JsonElement> Ok(this Task<HttpResponseMessage> call)
-    {
-        using var response = await call;
-        var text = await response.Content.ReadAsStringAsync(Ct);
-        Assert.True(response.StatusCode == HttpStatusCode.OK, $"expected 200, got {(int)response.StatusCode}: {text}");
-        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
-        return JsonDocument.Parse(text).RootElement.Clone();
-    }
+    public static Task<JsonElement> Ok(this Task<HttpResponseMessage> call) => call.ExpectAsync(HttpStatusCode.OK, "application/json");
 
     /// <summary>Asserts an RFC 9457 problem with the given status and code; returns it.</summary>
-    public static async Task<JsonElement> Problem(this Task<HttpResponseMessage> call, HttpStatusCode status, string code)
-    {
-        using var response = await call;
-        return await response.Problem(status, code);
-    }
+    public static Task<JsonElement> Problem(this Task<HttpResponseMessage> call, HttpStatusCode status, string code) =>
+        call.ExpectProblemAsync(status, code);
 
     public static Task<JsonElement> Problem(this HttpResponseMessage response, HttpStatusCode status, string code) =>
-        ProblemAssert.IsProblemAsync(response, status, code);
+        response.ExpectProblemAsync(status, code);
 
     /// <summary>A 400 validation_failed whose errors name the given field.</summary>
-    public static async Task<JsonElement> Invalid(this Task<HttpResponseMessage> call, string field)
-    {
-        var problem = await call.Problem(HttpStatusCode.BadRequest, "validation_failed");
-        Assert.True(problem.GetProperty("errors").TryGetProperty(field, out var messages),
-            $"errors should name '{field}': {problem}");
-        Assert.True(messages.GetArrayLength() > 0);
-        return problem;
-    }
+    public static Task<JsonElement> Invalid(this Task<HttpResponseMessage> call, string field) => call.ExpectInvalidAsync(field);
 
     public static async Task<long> Available(this HttpClient client, string sku) =>
         (await client.GetAsync($"/api/v1/stock/{sku}", Ct).Ok()).GetProperty("quantity").GetInt64();

@@ -6,7 +6,8 @@ namespace Oms.Chaos.Tests;
 /// <summary>
 /// A short chaos run inside dotnet test: real processes (PostgreSQL, inventory, payment, two order replicas),
 /// each of them SIGKILLed once while orders flow, payment and inventory once each held down past the
-/// give-up deadline; afterwards every invariant holds in the databases.
+/// give-up deadline, with multi-line orders and cancels (of confirmed and of still-pending orders) in the stream;
+/// afterwards every invariant holds in the databases.
 /// </summary>
 public sealed class ChaosTests(ITestOutputHelper output)
 {
@@ -22,6 +23,8 @@ public sealed class ChaosTests(ITestOutputHelper output)
             Seed = 20261125,
             GiveUp = TimeSpan.FromSeconds(4),
             LongOutages = 2,
+            LinesMax = 5,
+            CancelShare = 0.2,
             DrainTimeout = TimeSpan.FromSeconds(180), // a deadline, not a measurement: generous for a busy machine
             Log = TextWriter.Synchronized(progress),
         }, TestContext.Current.CancellationToken);
@@ -45,6 +48,11 @@ public sealed class ChaosTests(ITestOutputHelper output)
         Assert.True(result.OrdersByOutcome.GetValueOrDefault("FAILED/INSUFFICIENT_STOCK") > 0, report.ToString());
         Assert.True(result.OrdersByOutcome.Where(kv => kv.Key.EndsWith("_UNAVAILABLE", StringComparison.Ordinal)).Sum(kv => kv.Value) > 0,
             report.ToString());
+        // The new paths ran too: baskets of several lines, cancels that the services took, and every order's timeline.
+        Assert.True(result.OrdersByLineCount.Where(kv => kv.Key > 1).Sum(kv => kv.Value) > 0, report.ToString());
+        Assert.True(result.OrdersByOutcome.GetValueOrDefault("CANCELLED") > 0, report.ToString());
+        Assert.True(result.CancelsByOutcome.GetValueOrDefault("200") > 0, report.ToString());
+        Assert.True(result.TimelineEvents >= result.OrdersByOutcome.Where(kv => !kv.Key.StartsWith('(')).Sum(kv => kv.Value), report.ToString());
         Assert.True(result.Success, report.ToString());
     }
 }

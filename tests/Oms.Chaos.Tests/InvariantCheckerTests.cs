@@ -1,14 +1,254 @@
-using Npgsql;
 using Oms.Chaos;
+using Oms.Testing;
 using Xunit;
+using static Oms.Chaos.InvariantChecker;
 
 namespace Oms.Chaos.Tests;
 
-/// <summary>The checker itself: a consistent state passes, and each broken invariant is reported.</summary>
+/// <summary>
+/// The checker itself. Its rules over hand-made snapshots (no database): a consistent state with multi-line, cancelled
+/// and failed orders passes, and each broken rule of invariants 1, 4, 5 and 6 is reported. Then the same against
+/// real databases migrated by the services' own migrations, so the snapshot reads the tables as they are.
+/// </summary>
 public sealed class InvariantCheckerTests
 {
+    private static readonly HashSet<string> Unknown = ["NEVER"];
+
+    /// <summary>Received: A 20, B 10. A confirmed basket (A x3, B x2), a declined basket, a cancelled confirmed order, a failed one.</summary>
+    private sealed class World
+    {
+        public readonly Guid Confirmed = Guid.NewGuid(), Declined = Guid.NewGuid(), Cancelled = Guid.NewGuid(), OutOfStock = Guid.NewGuid();
+        public readonly List<OrderRow> Orders = [];
+        public readonly Dictionary<Guid, ReservationRow> Reservations = [];
+        public readonly Dictionary<Guid, PaymentRow> Payments = [];
+        public readonly Dictionary<string, long> Available = new() { ["A"] = 17, ["B"] = 8 };
+        public readonly List<EventRow> Events = [];
+        public readonly List<OrderPlan> Plans = [];
+        public readonly Dictionary<string, long> Received = new() { ["A"] = 20, ["B"] = 10 };
+
+        public World()
+        {
+            Order(Confirmed, "k1", 10m, "CONFIRMED", null, [new("A", 3), new("B", 2)], CancelMode.None,
+                [Created, StockReserved, PaymentAuthorized, OrderConfirmed]);
+            Reservations[Confirmed] = new(Confirmed, "RESERVED", [new("B", 2), new("A", 3)]);
+            Payments[Confirmed] = new(Confirmed, 10m, "AUTHORIZED");
+
+            Order(Declined, "k2", 1500m, "FAILED", "PAYMENT_DECLINED", [new("A", 1), new("B", 1)], CancelMode.None,
+                [Created, StockReserved, OrderFailed]);
+            Reservations[Declined] = new(Declined, "RELEASED", [new("A", 1), new("B", 1)]);
+            Payments[Declined] = new(Declined, 1500m, "DECLINED");
+
+            Order(Cancelled, "k3", 20m, "CANCELLED", null, [new("A", 4)], CancelMode.AfterAnswer,
+                [Created, StockReserved, PaymentAuthorized, OrderConfirmed, CancelRequested, OrderCancelled]);
+            Reservations[Cancelled] = new(Cancelled, "RELEASED", [new("A", 4)]);
+            Payments[Cancelled] = new(Cancelled, 20m, "VOIDED");
+            Answer("k3", Cancelled, 201, "CONFIRMED", null);
+            CancelAnswer("k3", 200, "CANCELLED", null);
+
+            Order(OutOfStock, "k4", 5m, "FAILED", "INSUFFICIENT_STOCK", [new("A", 900_000)], CancelMode.AfterAnswer, [Created, OrderFailed]);
+            Reservations[OutOfStock] = new(OutOfStock, "RELEASED", []);
+            Answer("k4", OutOfStock, 201, "FAILED", "INSUFFICIENT_STOCK");
+            CancelAnswer("k4", 409, null, "order_not_cancellable");
+        }
+
+        public void Order(Guid id, string key, decimal amount, string status, string? reason, List<OrderLine> lines, CancelMode cancel, string[] events)
+        {
+            Orders.Add(new OrderRow(id, key, amount, status, reason, lines));
+            Plans.Add(new OrderPlan(Plans.Count, key, lines, amount, false, false, cancel: cancel));
+            for (var i = 0; i < events.Length; i++)
+                Events.Add(new EventRow(Guid.NewGuid(), id, i + 1, events[i], events[i] == OrderFailed ? reason : null));
+        }
+
+        public void Answer(string key, Guid id, int status, string orderStatus, string? reason) =>
+            Plan(key).Replies.Enqueue(new Reply(0, status.ToString(), status, id.ToString(), orderStatus, reason, status == 200, null));
+
+        public void CancelAnswer(string key, int status, string? orderStatus, string? problem) =>
+            Plan(key).CancelReplies.Enqueue(new CancelReply(0, status.ToString(), status, orderStatus, problem));
+
+        public OrderPlan Plan(string key) => Plans.Single(p => p.Key == key);
+
+        public void Replace(Guid id, Func<OrderRow, OrderRow> change)
+        {
+            var i = Orders.FindIndex(o => o.Id == id);
+            Orders[i] = change(Orders[i]);
+        }
+
+        public List<string> Check()
+        {
+            var result = new ChaosResult();
+            InvariantChecker.Check(result, new SystemSnapshot(Orders, Reservations, Payments, Available, Events), Received, Unknown, Plans);
+            return result.Violations;
+        }
+    }
+
     [Fact]
-    public async Task ReportsEachBrokenInvariantAndPassesAConsistentState()
+    public void AConsistentStatePasses()
+    {
+        var world = new World();
+        var result = new ChaosResult();
+        InvariantChecker.Check(result, new SystemSnapshot(world.Orders, world.Reservations, world.Payments, world.Available, world.Events),
+            world.Received, Unknown, world.Plans);
+        Assert.Empty(result.Violations);
+        Assert.Equal(0, result.PendingAfterDrain);
+        Assert.Equal(1, result.OrdersByOutcome["CANCELLED"]);
+        Assert.Equal(2, result.OrdersByLineCount[2]);
+        Assert.Equal(15, result.TimelineEvents);
+    }
+
+    [Fact]
+    public void ConservationIsCheckedPerSkuOverLines()
+    {
+        var world = new World();
+        world.Available["B"] = 9; // one unit of B appeared from nowhere
+        var violations = world.Check();
+        Assert.Contains(violations, v => v.StartsWith("conservation B", StringComparison.Ordinal));
+        Assert.Contains(violations, v => v.StartsWith("conservation (inventory) B", StringComparison.Ordinal));
+        Assert.DoesNotContain(violations, v => v.Contains("conservation A", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void ACancelledOrderThatStillHoldsStockOrMoneyIsReported()
+    {
+        var world = new World();
+        world.Reservations[world.Cancelled] = world.Reservations[world.Cancelled] with { Status = "RESERVED" };
+        world.Available["A"] = 13;
+        world.Payments[world.Cancelled] = world.Payments[world.Cancelled] with { Status = "AUTHORIZED" };
+        var violations = world.Check();
+        Assert.Contains(violations, v => v.StartsWith($"CANCELLED {world.Cancelled} still holds a RESERVED", StringComparison.Ordinal));
+        Assert.Contains(violations, v => v.StartsWith($"CANCELLED {world.Cancelled} still has an AUTHORIZED", StringComparison.Ordinal));
+        // Inventory's books balance (the units are held), but a CANCELLED order holds nothing.
+        Assert.Contains(violations, v => v.StartsWith("conservation A", StringComparison.Ordinal));
+        Assert.DoesNotContain(violations, v => v.StartsWith("conservation (inventory) A", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void AConfirmedOrderHoldsOneReservationOfAllItsLines()
+    {
+        var world = new World();
+        world.Reservations[world.Confirmed] = new(world.Confirmed, "RESERVED", [new("A", 3)]); // B's line missing
+        world.Available["B"] = 10;
+        var violations = world.Check();
+        Assert.Contains(violations, v => v.StartsWith($"CONFIRMED {world.Confirmed} [A x3, B x2] has reservation RESERVED [A x3]", StringComparison.Ordinal));
+
+        world = new World();
+        world.Payments.Remove(world.Confirmed);
+        Assert.Contains(world.Check(), v => v.StartsWith($"CONFIRMED {world.Confirmed} (amount 10) has payment none", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void EveryOrderIsFinal()
+    {
+        var world = new World();
+        world.Replace(world.Declined, o => o with { Status = "PENDING", Reason = null });
+        world.Events.RemoveAll(e => e.OrderId == world.Declined && e.Type == OrderFailed);
+        world.Reservations[world.Declined] = world.Reservations[world.Declined] with { Status = "RESERVED" };
+        world.Available["A"] = 16;
+        world.Available["B"] = 7;
+        var violations = world.Check();
+        Assert.Contains(violations, v => v.Contains($"{world.Declined} (k2) still PENDING", StringComparison.Ordinal));
+        Assert.DoesNotContain(violations, v => v.StartsWith("conservation", StringComparison.Ordinal)); // held by PENDING counts
+    }
+
+    [Fact]
+    public void WhatACancelWasToldMustMatchTheFinalState()
+    {
+        // Taken (200/202) → must end CANCELLED.
+        var world = new World();
+        world.CancelAnswer("k1", 202, "PENDING", null);
+        Assert.Contains(world.Check(), v => v.StartsWith($"CONFIRMED {world.Confirmed} (k1): a cancel was answered 202", StringComparison.Ordinal));
+
+        // 409 order_not_cancellable → must be FAILED.
+        world = new World();
+        world.CancelAnswer("k3", 409, null, "order_not_cancellable");
+        Assert.Contains(world.Check(), v => v.StartsWith($"CANCELLED {world.Cancelled} (k3): a cancel was answered 409", StringComparison.Ordinal));
+
+        // CANCELLED without any cancel sent.
+        world = new World();
+        world.Plan("k3").CancelReplies.Clear();
+        var violations = world.Check();
+        Assert.Contains(violations, v => v == $"CANCELLED {world.Cancelled} (k3) although no cancel was ever sent for it");
+        // …and then its 201 CONFIRMED no longer agrees with the stored state either.
+        Assert.Contains(violations, v => v.StartsWith("key k3: answered 201 CONFIRMED", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void ThePayloadStoredIsTheOneSentWithLinesAsASet()
+    {
+        var world = new World();
+        world.Replace(world.Confirmed, o => o with { Lines = [new("B", 2), new("A", 3)] }); // same set, other order: fine
+        Assert.Empty(world.Check());
+
+        world.Replace(world.Confirmed, o => o with { Lines = [new("A", 3)] });
+        Assert.Contains(world.Check(), v => v.StartsWith($"order {world.Confirmed} (k1) stored [A x3]/10, sent [A x3, B x2]/10", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("CONFIRMED", null, new[] { Created, StockReserved, OrderConfirmed }, "not created, stock_reserved, payment_authorized, confirmed")]
+    [InlineData("CONFIRMED", null, new[] { Created, StockReserved, PaymentAuthorized, CancelRequested, OrderConfirmed }, "a cancel was requested but never finished")]
+    [InlineData("CONFIRMED", null, new[] { Created, StockReserved, PaymentAuthorized, OrderConfirmed, CancelRequested }, "a cancel was requested but never finished")]
+    [InlineData("FAILED", "INSUFFICIENT_STOCK", new[] { Created, OrderFailed, CancelRequested }, "ends with order.cancel_requested")]
+    [InlineData("FAILED", "INSUFFICIENT_STOCK", new[] { Created, CancelRequested, OrderFailed }, "has order.cancel_requested")]
+    [InlineData("CANCELLED", null, new[] { Created, OrderCancelled }, "no order.cancel_requested")]
+    [InlineData("CANCELLED", null, new[] { Created, CancelRequested, OrderCancelled, OrderConfirmed }, "ends with order.confirmed")]
+    [InlineData("CANCELLED", null, new[] { Created, CancelRequested, OrderFailed, OrderCancelled }, "has order.failed")]
+    [InlineData("CANCELLED", null, new[] { Created, CancelRequested, StockReserved, PaymentAuthorized, OrderConfirmed, OrderCancelled }, "confirmed after the cancel")]
+    [InlineData("CANCELLED", null, new[] { Created, CancelRequested, CancelRequested, OrderCancelled }, "order.cancel_requested 2 times")]
+    [InlineData("FAILED", "INSUFFICIENT_STOCK", new[] { StockReserved, Created, OrderFailed }, "starts with order.stock_reserved")]
+    [InlineData("FAILED", "INSUFFICIENT_STOCK", new[] { Created, "order.shipped", OrderFailed }, "unknown event type order.shipped")]
+    [InlineData("PENDING", null, new[] { Created, OrderConfirmed }, "has order.confirmed although the order is PENDING")]
+    public void ATimelineThatDoesNotMatchTheStateIsReported(string status, string? reason, string[] types, string expected)
+    {
+        var order = new OrderRow(Guid.NewGuid(), "k", 1m, status, reason, [new("A", 1)]);
+        var events = types.Select((t, i) => new EventRow(Guid.NewGuid(), order.Id, i + 1, t, t == OrderFailed ? reason : null)).ToList();
+        var violations = TimelineViolations(order, events).ToList();
+        Assert.True(violations.Any(v => v.Contains(expected, StringComparison.Ordinal)), string.Join(Environment.NewLine, violations));
+    }
+
+    [Fact]
+    public void SequencesCountFromOneWithoutGapsAndTheFailureNamesItsReason()
+    {
+        var order = new OrderRow(Guid.NewGuid(), "k", 1m, "FAILED", "PAYMENT_DECLINED", [new("A", 1)]);
+        EventRow Event(int sequence, string type, string? reason = null) => new(Guid.NewGuid(), order.Id, sequence, type, reason);
+
+        Assert.Empty(TimelineViolations(order, [Event(1, Created), Event(2, StockReserved), Event(3, OrderFailed, "PAYMENT_DECLINED")]));
+        Assert.Contains(TimelineViolations(order, [Event(1, Created), Event(3, StockReserved), Event(4, OrderFailed, "PAYMENT_DECLINED")]),
+            v => v.Contains("sequences 1,3,4, not 1..3 without gaps", StringComparison.Ordinal));
+        Assert.Contains(TimelineViolations(order, [Event(2, Created), Event(3, OrderFailed, "PAYMENT_DECLINED")]),
+            v => v.Contains("not 1..2", StringComparison.Ordinal));
+        Assert.Contains(TimelineViolations(order, [Event(1, Created), Event(2, OrderFailed, "INSUFFICIENT_STOCK")]),
+            v => v.Contains("order.failed names INSUFFICIENT_STOCK, the order PAYMENT_DECLINED", StringComparison.Ordinal));
+        Assert.Contains(TimelineViolations(order, []), v => v.EndsWith(": no events", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void UnexpectedErrorsAreGroupedByKindNotByKeyOrReplica()
+    {
+        var a = "400 from replica 0 for key chaos-7-000002: {\"status\":400,\"code\":\"validation_failed\",\"trace_id\":\"00-aa\"}";
+        var b = "400 from replica 1 for key chaos-7-000011: {\"status\":400,\"code\":\"validation_failed\",\"trace_id\":\"00-bb\"}";
+        var c = $"cancel 404 from replica 1 for {Guid.NewGuid()} (chaos-7-000003): {{\"code\":\"not_found\"}}";
+        Assert.Equal(ChaosResult.ErrorKind(a), ChaosResult.ErrorKind(b));
+        Assert.NotEqual(ChaosResult.ErrorKind(a), ChaosResult.ErrorKind(c));
+        Assert.Equal("cancel 404 from * for * (*) not_found", ChaosResult.ErrorKind(c));
+
+        var result = new ChaosResult();
+        result.UnexpectedErrors.AddRange([a, b, c]);
+        using var report = new StringWriter();
+        result.Print(report);
+        Assert.Contains($"  - 2 x {a}", report.ToString());
+        Assert.Contains($"  - 1 x {c}", report.ToString());
+    }
+
+    [Fact]
+    public void EventsOfAnOrderThatDoesNotExistAreReported()
+    {
+        var world = new World();
+        var ghost = Guid.NewGuid();
+        world.Events.Add(new EventRow(Guid.NewGuid(), ghost, 1, Created, null));
+        Assert.Contains(world.Check(), v => v == $"timeline of {ghost}: 1 events for an order that does not exist");
+    }
+
+    [Fact]
+    public async Task AgainstTheDatabasesAsMigratedItPassesAConsistentStateAndReportsEachBrokenInvariant()
     {
         await using var pg = new ChaosPostgres();
         await pg.StartAsync();
@@ -17,57 +257,86 @@ public sealed class InvariantCheckerTests
         foreach (var (name, project) in new[] { ("orders", "Orders.Api"), ("inventory", "Inventory.Api"), ("payments", "Payments.Api") })
         {
             dbs[name] = (await pg.CreateDatabaseAsync(name)).Admin;
-            await ExecAsync(dbs[name], await File.ReadAllTextAsync(Path.Combine(root, "src", project, "Migrations", "0001_initial.sql"),
-                TestContext.Current.CancellationToken));
+            foreach (var migration in Directory.GetFiles(Path.Combine(root, "src", project, "Migrations"), "*.sql").Order(StringComparer.Ordinal))
+                await TestDb.ExecuteAsync(dbs[name], await File.ReadAllTextAsync(migration, TestContext.Current.CancellationToken));
         }
 
-        // A consistent state: 10 received, one CONFIRMED order of 3, one declined order fully compensated.
-        Guid confirmed = Guid.NewGuid(), declined = Guid.NewGuid();
-        await ExecAsync(dbs["orders"], $"""
-            INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, failure_reason, lease_token, lease_until) VALUES
-              ('{confirmed}', 'k1', 'S', 3, 10.00, 'CONFIRMED', NULL, gen_random_uuid(), now()),
-              ('{declined}', 'k2', 'S', 1, 1500.00, 'FAILED', 'PAYMENT_DECLINED', gen_random_uuid(), now())
+        // Received S 10, T 5. k1: one line S x3, CONFIRMED. k2: two lines (S x2, T x1), confirmed then cancelled: its
+        // reservation released and its payment voided. k3: one line S x1, declined and compensated.
+        Guid k1 = Guid.NewGuid(), k2 = Guid.NewGuid(), k3 = Guid.NewGuid();
+        await TestDb.ExecuteAsync(dbs["orders"], $$"""
+            INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, lines, amount, status, failure_reason, lease_token, lease_until, last_sequence, cancel_requested_at) VALUES
+              ('{{k1}}', 'k1', 'S', 3, NULL, 10.00, 'CONFIRMED', NULL, gen_random_uuid(), now(), 4, NULL),
+              ('{{k2}}', 'k2', NULL, 3, '[{"item_sku":"S","quantity":2},{"item_sku":"T","quantity":1}]', 20.00, 'CANCELLED', NULL, gen_random_uuid(), now(), 6, now()),
+              ('{{k3}}', 'k3', 'S', 1, NULL, 1500.00, 'FAILED', 'PAYMENT_DECLINED', gen_random_uuid(), now(), 3, NULL);
+            INSERT INTO order_lines (order_id, item_sku, quantity, status, created_at) VALUES ('{{k2}}', 'S', 2, 'CANCELLED', now()), ('{{k2}}', 'T', 1, 'CANCELLED', now());
+            INSERT INTO order_events (event_id, order_id, sequence, type, occurred_at, data)
+            SELECT gen_random_uuid(), e.order_id::uuid, e.sequence, e.type, now(), e.data::jsonb FROM (VALUES
+              ('{{k1}}', 1, 'order.created', '{}'), ('{{k1}}', 2, 'order.stock_reserved', '{}'),
+              ('{{k1}}', 3, 'order.payment_authorized', '{}'), ('{{k1}}', 4, 'order.confirmed', '{}'),
+              ('{{k2}}', 1, 'order.created', '{}'), ('{{k2}}', 2, 'order.stock_reserved', '{}'),
+              ('{{k2}}', 3, 'order.payment_authorized', '{}'), ('{{k2}}', 4, 'order.confirmed', '{}'),
+              ('{{k2}}', 5, 'order.cancel_requested', '{"reason":"changed my mind"}'), ('{{k2}}', 6, 'order.cancelled', '{}'),
+              ('{{k3}}', 1, 'order.created', '{}'), ('{{k3}}', 2, 'order.stock_reserved', '{}'),
+              ('{{k3}}', 3, 'order.failed', '{"failure_reason":"PAYMENT_DECLINED"}')
+            ) AS e(order_id, sequence, type, data)
             """);
-        await ExecAsync(dbs["inventory"], $"""
-            INSERT INTO items (sku, available) VALUES ('S', 7);
-            INSERT INTO reservations (order_id, sku, quantity, status) VALUES ('{confirmed}', 'S', 3, 'RESERVED'), ('{declined}', 'S', 1, 'RELEASED')
+        await TestDb.ExecuteAsync(dbs["inventory"], $"""
+            INSERT INTO items (sku, available) VALUES ('S', 7), ('T', 5);
+            INSERT INTO reservations (order_id, sku, quantity, status) VALUES
+              ('{k1}', 'S', 3, 'RESERVED'), ('{k2}', NULL, 3, 'RELEASED'), ('{k3}', 'S', 1, 'RELEASED');
+            INSERT INTO reservation_lines (order_id, sku, line, quantity, remaining) VALUES ('{k2}', 'S', 1, 2, 5), ('{k2}', 'T', 2, 1, 4);
             """);
-        await ExecAsync(dbs["payments"], $"""
+        await TestDb.ExecuteAsync(dbs["payments"], $"""
             INSERT INTO payments (order_id, payment_id, amount, status) VALUES
-              ('{confirmed}', gen_random_uuid(), 10.00, 'AUTHORIZED'), ('{declined}', gen_random_uuid(), 1500.00, 'DECLINED')
+              ('{k1}', gen_random_uuid(), 10.00, 'AUTHORIZED'), ('{k2}', gen_random_uuid(), 20.00, 'VOIDED'),
+              ('{k3}', gen_random_uuid(), 1500.00, 'DECLINED')
             """);
-        List<OrderPlan> plans = [new(0, "k1", "S", 3, 10.00m, false, false), new(1, "k2", "S", 1, 1500.00m, false, false)];
-        var received = new Dictionary<string, long> { ["S"] = 10 };
+        List<OrderPlan> plans =
+        [
+            new(0, "k1", "S", 3, 10.00m, false, false),
+            new(1, "k2", [new("T", 1), new("S", 2)], 20.00m, false, false, cancel: CancelMode.AfterAnswer),
+            new(2, "k3", "S", 1, 1500.00m, false, false),
+        ];
+        plans[1].Replies.Enqueue(new Reply(0, "201", 201, k2.ToString(), "CONFIRMED", null, false, null));
+        plans[1].CancelReplies.Enqueue(new CancelReply(1, "200", 200, "CANCELLED", null));
+        var received = new Dictionary<string, long> { ["S"] = 10, ["T"] = 5 };
 
         var ok = new ChaosResult();
         await InvariantChecker.CheckAsync(ok, dbs["orders"], dbs["inventory"], dbs["payments"], received, new HashSet<string>(), plans);
         Assert.Empty(ok.Violations);
         Assert.Equal(0, ok.PendingAfterDrain);
+        Assert.Equal(13, ok.TimelineEvents);
+        Assert.Equal(new Dictionary<int, int> { [1] = 2, [2] = 1 }, ok.OrdersByLineCount);
+        Assert.Equal(0, await InvariantChecker.CountUnfinishedAsync(dbs["orders"], TestContext.Current.CancellationToken));
 
-        // Break it: the declined order still holds its stock and an authorization, and a third order stays PENDING.
-        await ExecAsync(dbs["inventory"], $"UPDATE reservations SET status = 'RESERVED' WHERE order_id = '{declined}'; UPDATE items SET available = 6");
-        await ExecAsync(dbs["payments"], $"UPDATE payments SET status = 'AUTHORIZED' WHERE order_id = '{declined}'");
-        await ExecAsync(dbs["orders"], """
+        // Break it: the cancelled basket still holds its stock, the declined order an authorization, k1's timeline has a
+        // gap, and a fourth order stays PENDING.
+        await TestDb.ExecuteAsync(dbs["inventory"], $"UPDATE reservations SET status = 'RESERVED' WHERE order_id = '{k2}'; UPDATE items SET available = available - 2 WHERE sku = 'S'; UPDATE items SET available = 4 WHERE sku = 'T'");
+        await TestDb.ExecuteAsync(dbs["payments"], $"UPDATE payments SET status = 'AUTHORIZED' WHERE order_id = '{k3}'");
+        await TestDb.ExecuteAsync(dbs["orders"], $"""
+            DELETE FROM order_events WHERE order_id = '{k1}' AND sequence = 2;
             INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until)
-            VALUES (gen_random_uuid(), 'k3', 'S', 1, 5.00, 'PENDING', gen_random_uuid(), now())
+            VALUES (gen_random_uuid(), 'k4', 'S', 1, 5.00, 'PENDING', gen_random_uuid(), now())
             """);
-        plans.Add(new(2, "k3", "S", 1, 5.00m, false, false));
+        plans.Add(new(3, "k4", "S", 1, 5.00m, false, false));
+        // k1 gets a cancel requested that never finishes: it is still CONFIRMED. With k4 PENDING: two unfinished.
+        await TestDb.ExecuteAsync(dbs["orders"], $"""
+            INSERT INTO order_events (event_id, order_id, sequence, type, occurred_at) VALUES (gen_random_uuid(), '{k1}', 5, 'order.cancel_requested', now())
+            """);
+        Assert.Equal(2, await InvariantChecker.CountUnfinishedAsync(dbs["orders"], TestContext.Current.CancellationToken));
 
         var broken = new ChaosResult();
         await InvariantChecker.CheckAsync(broken, dbs["orders"], dbs["inventory"], dbs["payments"], received, new HashSet<string>(), plans);
         Assert.Equal(1, broken.PendingAfterDrain);
-        Assert.Contains(broken.Violations, v => v.StartsWith("FAILED", StringComparison.Ordinal) && v.Contains("RESERVED", StringComparison.Ordinal));
-        Assert.Contains(broken.Violations, v => v.StartsWith("FAILED", StringComparison.Ordinal) && v.Contains("AUTHORIZED", StringComparison.Ordinal));
+        Assert.Contains(broken.Violations, v => v.StartsWith($"CANCELLED {k2} still holds a RESERVED reservation RESERVED [S x2, T x1]", StringComparison.Ordinal));
+        Assert.Contains(broken.Violations, v => v.StartsWith($"FAILED {k3} (PAYMENT_DECLINED) still has an AUTHORIZED", StringComparison.Ordinal));
         Assert.Contains(broken.Violations, v => v.StartsWith("conservation S", StringComparison.Ordinal));
-        Assert.Contains(broken.Violations, v => v.Contains("still PENDING", StringComparison.Ordinal));
+        Assert.Contains(broken.Violations, v => v.StartsWith("conservation T", StringComparison.Ordinal));
+        Assert.Contains(broken.Violations, v => v.StartsWith($"timeline of CONFIRMED {k1}: sequences 1,3,4,5", StringComparison.Ordinal));
+        Assert.Contains(broken.Violations, v => v.StartsWith($"timeline of CONFIRMED {k1}: a cancel was requested but never finished", StringComparison.Ordinal));
+        Assert.Contains(broken.Violations, v => v.Contains("(k4) still PENDING", StringComparison.Ordinal));
+        Assert.Contains(broken.Violations, v => v.Contains("no events", StringComparison.Ordinal)); // k4 has none
         Assert.False(broken.Success);
-    }
-
-    private static async Task ExecAsync(string cs, string sql)
-    {
-        await using var connection = new NpgsqlConnection(cs);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync();
     }
 }

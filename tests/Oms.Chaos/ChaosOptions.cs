@@ -12,6 +12,21 @@ public sealed record ChaosOptions
     /// <summary>Orders in flight at once.</summary>
     public int Concurrency { get; init; } = 32;
 
+    /// <summary>
+    /// Most lines in one order. Half of the orders have one line (the seed's form, some as a one-line <c>items</c>), the
+    /// others 2..LinesMax lines over distinct SKUs, so baskets overlap and compete for the same rows. 1 = one-line orders only.
+    /// </summary>
+    public int LinesMax { get; init; } = 5;
+
+    /// <summary>The contract's most lines in one order.</summary>
+    public const int MaxLines = 50;
+
+    /// <summary>
+    /// Share of the orders (0–1) that are also cancelled: half of them once an answer names the order (mostly CONFIRMED,
+    /// PENDING after a 202, or FAILED: 409), half while the placing request still runs (mostly PENDING). 0 = no cancels.
+    /// </summary>
+    public double CancelShare { get; init; } = 0.2;
+
     /// <summary>Seed of every random choice (payloads, kill moments, down times); null = random.</summary>
     public int? Seed { get; init; }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.RegularExpressions;
 
 namespace Oms.Chaos;
 
@@ -12,6 +13,10 @@ public sealed class ChaosResult
     public SortedDictionary<string, int> ResponsesByOutcome { get; } = new(StringComparer.Ordinal);
     public SortedDictionary<string, int> KillsByProcess { get; } = new(StringComparer.Ordinal);
     public SortedDictionary<string, int> OrdersByOutcome { get; } = new(StringComparer.Ordinal);
+    public SortedDictionary<int, int> OrdersByLineCount { get; } = new();
+    public SortedDictionary<string, int> CancelsByOutcome { get; } = new(StringComparer.Ordinal);
+    public int CancelsPlanned { get; set; }
+    public int TimelineEvents { get; set; }
     public List<string> Violations { get; } = [];
     public List<string> UnexpectedErrors { get; } = [];
     public int Unexpected5xx { get; set; }
@@ -26,6 +31,16 @@ public sealed class ChaosResult
     public bool Success => Aborted is null && Violations.Count == 0 && PendingAfterDrain == 0 && Unexpected5xx == 0
                            && UnexpectedErrors.Count == 0 && UnexpectedProcessExits == 0;
 
+    /// <summary>An error message without what varies between occurrences (keys, ids, replicas, trace ids, body details).</summary>
+    public static string ErrorKind(string message)
+    {
+        var kind = Regex.Replace(message, @"chaos-\d+-\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|replica \d", "*");
+        var body = kind.IndexOf(": {", StringComparison.Ordinal);
+        // The body's code says what kind of problem it was; the rest of it (detail, trace id) varies.
+        var code = Regex.Match(kind, "\"code\":\"([a-z_]+)\"");
+        return (body < 0 ? kind : kind[..body]) + (code.Success ? " " + code.Groups[1].Value : "");
+    }
+
     public void Print(TextWriter w)
     {
         static string Join(IEnumerable<KeyValuePair<string, int>> d) =>
@@ -37,13 +52,18 @@ public sealed class ChaosResult
         w.WriteLine($"orders sent            {OrdersSent} of {OrdersPlanned} (distinct idempotency keys), {Requests} requests");
         w.WriteLine($"responses              {Join(ResponsesByOutcome)}");
         w.WriteLine($"kills (SIGKILL)        {Join(KillsByProcess)} (total {KillsByProcess.Values.Sum()})");
+        w.WriteLine($"cancel responses       {Join(CancelsByOutcome)} ({CancelsPlanned} orders planned to be cancelled)");
         w.WriteLine($"orders in the database {Join(OrdersByOutcome)}");
+        w.WriteLine($"orders by line count   {Join(OrdersByLineCount.Select(kv => KeyValuePair.Create(kv.Key.ToString(CultureInfo.InvariantCulture), kv.Value)))}");
+        w.WriteLine($"timeline events        {TimelineEvents}");
         w.WriteLine($"stream time            {StreamTime.TotalSeconds:0.0} s");
-        w.WriteLine($"time to drain          {DrainTime.TotalSeconds:0.0} s (no order PENDING)");
+        w.WriteLine($"time to drain          {DrainTime.TotalSeconds:0.0} s (no order PENDING, no cancel unfinished)");
         w.WriteLine($"orders still PENDING   {PendingAfterDrain}");
         w.WriteLine($"unexpected 5xx         {Unexpected5xx}");
         w.WriteLine($"unexpected errors      {UnexpectedErrors.Count}");
-        foreach (var e in UnexpectedErrors.Take(20)) w.WriteLine($"  - {e}");
+        // One line per kind (with its count and a first example), so that one frequent kind does not hide the others.
+        foreach (var kind in UnexpectedErrors.GroupBy(ErrorKind).OrderByDescending(g => g.Count()).Take(20))
+            w.WriteLine($"  - {kind.Count()} x {kind.First()}");
         w.WriteLine($"unexpected exits       {UnexpectedProcessExits} (service processes that died without being killed)");
         w.WriteLine($"invariant violations = {Violations.Count}");
         foreach (var v in Violations.Take(50)) w.WriteLine($"  - {v}");

@@ -26,6 +26,9 @@ public static class ChaosRunner
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Orders, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(options.Kills);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Concurrency, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.LinesMax, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(options.LinesMax, ChaosOptions.MaxLines);
+        if (options.CancelShare is not (>= 0 and <= 1)) throw new ArgumentOutOfRangeException(nameof(options), "CancelShare is a share: 0 to 1.");
         var seed = options.Seed ?? Random.Shared.Next();
         var random = new Random(seed);
         var logDirectory = options.LogDirectory ?? Directory.CreateTempSubdirectory("oms-chaos-").FullName;
@@ -112,14 +115,28 @@ public static class ChaosRunner
             await ordersB.StartAsync(startTimeout, ct);
             Say($"up: inventory :{inventory.Port}, payment :{payment.Port}, orders :{ordersA.Port} and :{ordersB.Port}");
 
-            // Stock: a few SKUs, received in two deliveries each; in total about 60 % of what the orders ask for.
-            var skus = Enumerable.Range(0, 5).Select(i => $"CHAOS-{(char)('A' + i)}").ToArray();
+            // Stock: a few SKUs (enough for the longest basket), received in two deliveries each; in total about 60 % of
+            // what the orders ask for (half of them one line, the others 2..LinesMax; 3 units a line on average).
+            var skus = Enumerable.Range(0, Math.Max(5, options.LinesMax)).Select(i => $"CHAOS-{i:D2}").ToArray();
             var unknownSkus = new HashSet<string> { "CHAOS-NEVER-RECEIVED" };
-            var received = await ReceiveStockAsync(inventory.BaseUri, options.ApiKey, skus, Math.Max(10, options.Orders * 3 * 6 / 10 / skus.Length / 2), ct);
+            var linesPerOrder = options.LinesMax == 1 ? 1 : 0.5 + 0.5 * (2 + options.LinesMax) / 2;
+            var perDelivery = (int)Math.Max(10, options.Orders * linesPerOrder * 3 * 0.6 / skus.Length / 2);
+            var received = await ReceiveStockAsync(inventory.BaseUri, options.ApiKey, skus, perDelivery, ct);
             Say($"received {string.Join(", ", received.Select(kv => $"{kv.Key}={kv.Value}"))}");
 
-            var plans = Plans(options.Orders, seed, random, skus, unknownSkus.First());
-            using var driver = new OrderDriver([ordersA.BaseUri, ordersB.BaseUri], options.RequestTimeout, options.Concurrency, options.ApiKey);
+            var plans = Plans(options, seed, random, skus, unknownSkus.First());
+            result.CancelsPlanned = plans.Count(p => p.Cancel != CancelMode.None);
+            // A racing cancel needs the order's id while the request that places it still runs: the database has it first.
+            await using var peek = Npgsql.NpgsqlDataSource.Create(new Npgsql.NpgsqlConnectionStringBuilder(ordersDb.Admin)
+                { MaxPoolSize = 8, Timeout = 2, CommandTimeout = 2 }.ConnectionString);
+            async Task<Guid?> FindOrderIdAsync(string key)
+            {
+                await using var command = peek.CreateCommand("SELECT order_id FROM orders WHERE idempotency_key = $1 LIMIT 1");
+                command.Parameters.Add(new Npgsql.NpgsqlParameter { Value = key });
+                return await command.ExecuteScalarAsync() as Guid?;
+            }
+            using var driver = new OrderDriver([ordersA.BaseUri, ordersB.BaseUri], options.RequestTimeout, options.Concurrency, options.ApiKey,
+                FindOrderIdAsync);
 
             var stream = Stopwatch.StartNew();
             await StreamAsync(options, plans, driver, random, seed, result, services, pg, Say, ct);
@@ -134,15 +151,17 @@ public static class ChaosRunner
             }
 
             var drain = Stopwatch.StartNew();
-            long pending;
-            while ((pending = await InvariantChecker.CountPendingAsync(ordersDb.Admin, ct)) > 0 && drain.Elapsed < options.DrainTimeout)
+            long unfinished;
+            while ((unfinished = await InvariantChecker.CountUnfinishedAsync(ordersDb.Admin, ct)) > 0 && drain.Elapsed < options.DrainTimeout)
                 await Task.Delay(250, ct);
             result.DrainTime = drain.Elapsed;
-            Say($"drain: {pending} PENDING after {drain.Elapsed.TotalSeconds:0.0} s; checking invariants");
+            Say($"drain: {unfinished} unfinished (PENDING, or a cancel not finished) after {drain.Elapsed.TotalSeconds:0.0} s; checking invariants");
 
             result.Requests = driver.Requests;
             foreach (var (outcome, count) in driver.Outcomes) result.ResponsesByOutcome[outcome] = count;
-            result.Unexpected5xx = driver.Outcomes.Where(kv => kv.Key.Length == 3 && kv.Key[0] == '5' && kv.Key != "503").Sum(kv => kv.Value);
+            foreach (var (outcome, count) in driver.CancelOutcomes) result.CancelsByOutcome[outcome] = count;
+            result.Unexpected5xx = driver.Outcomes.Concat(driver.CancelOutcomes)
+                .Where(kv => kv.Key.Length == 3 && kv.Key[0] == '5' && kv.Key != "503").Sum(kv => kv.Value);
             result.UnexpectedErrors.AddRange(driver.Unexpected);
             await InvariantChecker.CheckAsync(result, ordersDb.Admin, inventoryDb.Admin, paymentsDb.Admin, received, unknownSkus, plans);
         }
@@ -232,21 +251,33 @@ public static class ChaosRunner
         say($"  {target} back (restart took {restart.Elapsed.TotalSeconds:0.0} s)");
     }
 
-    private static List<OrderPlan> Plans(int count, int seed, Random random, string[] skus, string unknownSku)
+    private static List<OrderPlan> Plans(ChaosOptions options, int seed, Random random, string[] skus, string unknownSku)
     {
-        var plans = new List<OrderPlan>(count);
-        for (var i = 0; i < count; i++)
+        var plans = new List<OrderPlan>(options.Orders);
+        for (var i = 0; i < options.Orders; i++)
         {
-            var roll = random.NextDouble();
-            var sku = roll < 0.02 ? unknownSku : skus[random.Next(skus.Length)];
-            // ~4 % ask for more than any SKU ever holds (INSUFFICIENT_STOCK); stock also runs out for the rest.
-            var quantity = random.NextDouble() < 0.04 ? 900_000 + random.Next(100_000) : 1 + random.Next(5);
+            var lineCount = options.LinesMax > 1 && random.NextDouble() < 0.5 ? 2 + random.Next(options.LinesMax - 1) : 1;
+            // Distinct SKUs, in a random order: overlapping baskets lock the same rows in different request orders.
+            var lines = skus.OrderBy(_ => random.Next()).Take(lineCount)
+                .Select(sku => new OrderLine(sku, 1 + random.Next(5))).ToList();
+            // ~2 % have a line of an item never received (UNKNOWN_ITEM); ~4 % a line asking for more than any SKU ever
+            // holds (INSUFFICIENT_STOCK); stock also runs out for the rest.
+            if (random.NextDouble() < 0.02) lines[random.Next(lines.Count)] = new OrderLine(unknownSku, 1 + random.Next(5));
+            if (random.NextDouble() < 0.04)
+            {
+                var big = random.Next(lines.Count);
+                lines[big] = lines[big] with { Quantity = 900_000 + random.Next(100_000) };
+            }
             // ~10 % at or above 1000 (PAYMENT_DECLINED), the rest 0.01–999.99.
             var amount = random.NextDouble() < 0.10
                 ? 1000m + random.Next(0, 150_000) / 100m
                 : 0.01m + random.Next(0, 99_999) / 100m;
-            plans.Add(new OrderPlan(i, $"chaos-{seed}-{i:D6}", sku, quantity, amount,
-                keyInHeader: random.NextDouble() < 0.2, concurrentFirst: random.NextDouble() < 0.3));
+            var cancel = random.NextDouble() < options.CancelShare
+                ? random.NextDouble() < 0.5 ? CancelMode.AfterAnswer : CancelMode.Racing
+                : CancelMode.None;
+            plans.Add(new OrderPlan(i, $"chaos-{seed}-{i:D6}", lines, amount,
+                keyInHeader: random.NextDouble() < 0.2, concurrentFirst: random.NextDouble() < 0.3,
+                itemsForm: random.NextDouble() < 0.2, cancel: cancel));
         }
         return plans;
     }

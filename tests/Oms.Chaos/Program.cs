@@ -3,7 +3,9 @@
 //   dotnet build -c Release
 //   dotnet run --project tests/Oms.Chaos -c Release -- --orders 3000 --kills 30
 //
-// Exit code 0 only with zero invariant violations, zero orders left PENDING and no unexpected 5xx.
+// Multi-line orders (up to --lines-max 5 lines) and cancels (--cancel-share 0.2 of the orders) are in the stream by
+// default; --lines-max 1 --cancel-share 0 sends the one-line, never-cancelled stream of before.
+// Exit code 0 only with zero invariant violations, zero orders left unfinished and no unexpected 5xx.
 using System.CommandLine;
 using Oms.Chaos;
 
@@ -15,6 +17,8 @@ var giveUp = new Option<TimeSpan>("--give-up") { Description = "Recovery give-up
 var timeout = new Option<TimeSpan>("--timeout") { Description = "Longest wait, after the stream, for no order to be PENDING.", DefaultValueFactory = _ => TimeSpan.FromSeconds(120) };
 var requestTimeout = new Option<TimeSpan>("--request-timeout") { Description = "Client timeout of one HTTP request.", DefaultValueFactory = _ => TimeSpan.FromSeconds(10) };
 var longOutages = new Option<int>("--long-outages") { Description = "How many inventory/payment kills stay down past the give-up deadline (compensation under chaos).", DefaultValueFactory = _ => 2 };
+var linesMax = new Option<int>("--lines-max") { Description = "Most lines in one order (half the orders have one line, the others 2..N over distinct SKUs); 1 = one-line orders only.", DefaultValueFactory = _ => 5 };
+var cancelShare = new Option<double>("--cancel-share") { Description = "Share (0-1) of orders also cancelled: once answered (CONFIRMED, PENDING, FAILED) or while being placed; 0 = no cancels.", DefaultValueFactory = _ => 0.2 };
 var logs = new Option<string?>("--logs") { Description = "Folder for the service processes' logs (default: a new temp folder)." };
 var apiKey = new Option<string?>("--api-key")
 {
@@ -22,6 +26,14 @@ var apiKey = new Option<string?>("--api-key")
     DefaultValueFactory = _ => Environment.GetEnvironmentVariable("OMS_API_KEY") is { Length: > 0 } key ? key : null,
 };
 
+linesMax.Validators.Add(r =>
+{
+    if (r.GetValueOrDefault<int>() is < 1 or > ChaosOptions.MaxLines) r.AddError($"--lines-max must be between 1 and {ChaosOptions.MaxLines}.");
+});
+cancelShare.Validators.Add(r =>
+{
+    if (r.GetValueOrDefault<double>() is not (>= 0 and <= 1)) r.AddError("--cancel-share must be between 0 and 1.");
+});
 foreach (var option in new Option[] { orders, kills, concurrency, longOutages })
     option.Validators.Add(r =>
     {
@@ -29,7 +41,7 @@ foreach (var option in new Option[] { orders, kills, concurrency, longOutages })
     });
 
 var root = new RootCommand("Chaos suite of the order management system: real processes, SIGKILLs, invariants checked in the databases.");
-foreach (var option in new Option[] { orders, kills, concurrency, seed, giveUp, timeout, requestTimeout, longOutages, logs, apiKey }) root.Options.Add(option);
+foreach (var option in new Option[] { orders, kills, concurrency, seed, giveUp, timeout, requestTimeout, longOutages, linesMax, cancelShare, logs, apiKey }) root.Options.Add(option);
 root.SetAction(async (parse, ct) =>
 {
     var result = await ChaosRunner.RunAsync(new ChaosOptions
@@ -42,6 +54,8 @@ root.SetAction(async (parse, ct) =>
         DrainTimeout = parse.GetValue(timeout),
         RequestTimeout = parse.GetValue(requestTimeout),
         LongOutages = parse.GetValue(longOutages),
+        LinesMax = parse.GetValue(linesMax),
+        CancelShare = parse.GetValue(cancelShare),
         LogDirectory = parse.GetValue(logs),
         ApiKey = parse.GetValue(apiKey),
         Log = Console.Out,

@@ -48,6 +48,7 @@ public sealed class ArgumentTests
         Assert.Equal(TimeSpan.FromSeconds(5), options.Warmup);
         Assert.Equal(new Uri("http://localhost:8001"), options.OrdersUrl);
         Assert.Equal(OrderMix.Default, options.Mix);
+        Assert.Equal(1, options.Lines);
         Assert.False(options.Json);
     }
 
@@ -55,7 +56,7 @@ public sealed class ArgumentTests
     public void All_options_parse()
     {
         var (options, errors) = Parse("--orders-url", "http://10.0.0.1:9001", "--inventory-url", "http://10.0.0.1:9002", "--clients", "256",
-            "--duration", "2m", "--warmup", "0s", "--mix", "confirmed=90,declined=5,out-of-stock=5", "--skus", "10", "--json");
+            "--duration", "2m", "--warmup", "0s", "--mix", "confirmed=90,declined=5,out-of-stock=5", "--skus", "10", "--lines", "5", "--json");
         Assert.Empty(errors);
         Assert.Equal(new Uri("http://10.0.0.1:9001"), options!.OrdersUrl);
         Assert.Equal(new Uri("http://10.0.0.1:9002"), options.InventoryUrl);
@@ -64,6 +65,7 @@ public sealed class ArgumentTests
         Assert.Equal(TimeSpan.Zero, options.Warmup);
         Assert.Equal(new OrderMix(90, 5, 5), options.Mix);
         Assert.Equal(10, options.Skus);
+        Assert.Equal(5, options.Lines);
         Assert.True(options.Json);
     }
 
@@ -92,6 +94,10 @@ public sealed class ArgumentTests
     [InlineData("--skus", "0")]
     [InlineData("--stock-per-sku", "2000000000")]
     [InlineData("--no-such-option", "1")]
+    [InlineData("--lines", "0")]
+    [InlineData("--lines", "51")]
+    [InlineData("--lines", "two")]
+    [InlineData("--mix", "cancel=-1")]
     public void Bad_input_is_rejected(string option, string value)
     {
         var (options, errors) = Parse(option, value);
@@ -114,10 +120,85 @@ public sealed class ArgumentTests
     [InlineData("declined=1", 0, 1, 0)]
     [InlineData(" Confirmed = 3 , OOS = 1 ", 3, 0, 1)]
     [InlineData("out_of_stock=2,confirmed=8", 8, 0, 2)]
-    public void Mixes_parse(string text, int confirmed, int declined, int outOfStock)
+    [InlineData("confirmed=85,declined=5,out-of-stock=5,cancel=5", 85, 5, 5, 5)]
+    [InlineData("cancelled=1", 0, 0, 0, 1)]
+    public void Mixes_parse(string text, int confirmed, int declined, int outOfStock, int cancel = 0)
     {
         Assert.True(OrderMix.TryParse(text, out var mix, out var error), error);
-        Assert.Equal(new OrderMix(confirmed, declined, outOfStock), mix);
+        Assert.Equal(new OrderMix(confirmed, declined, outOfStock, cancel), mix);
+    }
+
+    [Fact]
+    public void A_mix_without_cancels_is_written_as_before_cancels_existed()
+    {
+        Assert.Equal("confirmed=90,declined=5,out-of-stock=5", new OrderMix(90, 5, 5).ToString());
+        Assert.Equal("confirmed=90,declined=5,out-of-stock=0,cancel=5", new OrderMix(90, 5, 0, 5).ToString());
+        Assert.True(OrderMix.TryParse(new OrderMix(90, 5, 0, 5).ToString(), out var roundTrip, out _));
+        Assert.Equal(new OrderMix(90, 5, 0, 5), roundTrip);
+    }
+
+    [Fact]
+    public void A_cancel_share_gives_exactly_its_weight_and_changes_no_other_kind_of_a_mix_without_it()
+    {
+        var mix = new OrderMix(85, 5, 5, 5);
+        var kinds = Enumerable.Range(0, 100).Select(i => mix.Pick(i)).ToList();
+        Assert.Equal(85, kinds.Count(k => k == OrderKind.Confirmed));
+        Assert.Equal(5, kinds.Count(k => k == OrderKind.Declined));
+        Assert.Equal(5, kinds.Count(k => k == OrderKind.OutOfStock));
+        Assert.Equal(5, kinds.Count(k => k == OrderKind.Cancelled));
+        // With cancel=0 every pick is what it was before the cancel kind existed.
+        var without = new OrderMix(90, 5, 5);
+        Assert.DoesNotContain(Enumerable.Range(0, 1000), i => without.Pick(i) == OrderKind.Cancelled);
+    }
+
+    [Theory]
+    [InlineData("1", 1)]
+    [InlineData("5", 5)]
+    [InlineData("20", 20)]
+    [InlineData("50", 50)]
+    public void Lines_parse(string text, int expected)
+    {
+        var (options, errors) = Parse("--lines", text);
+        Assert.Empty(errors);
+        Assert.Equal(expected, options!.Lines);
+    }
+
+    [Fact]
+    public void Lines_may_not_exceed_the_skus_they_are_spread_over()
+    {
+        var (options, errors) = Parse("--lines", "5", "--skus", "4");
+        Assert.Null(options);
+        Assert.Contains(errors, e => e.Contains("--lines", StringComparison.Ordinal));
+        Assert.Empty(Parse("--lines", "4", "--skus", "4").Errors);
+    }
+
+    [Fact]
+    public void An_order_of_n_lines_has_n_distinct_skus_and_an_out_of_stock_one_a_line_on_the_empty_sku()
+    {
+        var random = new Random(7);
+        for (var round = 0; round < 200; round++)
+        {
+            var picked = Runner.PickSkus(random, 5, 6, null);
+            Assert.Equal(5, picked.Distinct().Count());
+            Assert.All(picked, i => Assert.InRange(i, 0, 5));
+        }
+        var oos = Runner.PickSkus(random, 3, 10, outOfStock: 10);
+        Assert.Equal(10, oos[0]);
+        Assert.Equal(3, oos.Distinct().Count());
+        Assert.All(oos.Skip(1), i => Assert.InRange(i, 0, 9));
+    }
+
+    [Fact]
+    public void One_line_is_sent_in_the_seeds_form_and_more_as_items()
+    {
+        string[] skus = ["s0", "s1", "s2"];
+        Assert.Equal("""{"item_sku":"s1","quantity":1,"amount":10.00,"idempotency_key":"k"}""",
+            System.Text.Encoding.UTF8.GetString(Runner.OrderBody(skus, [1], "10.00", "k")));
+        var json = System.Text.Json.JsonDocument.Parse(Runner.OrderBody(skus, [2, 0], "1500.00", "k2")).RootElement;
+        Assert.Equal(["s2", "s0"], json.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("item_sku").GetString()));
+        Assert.All(json.GetProperty("items").EnumerateArray(), i => Assert.Equal(1, i.GetProperty("quantity").GetInt32()));
+        Assert.Equal(1500.00m, json.GetProperty("amount").GetDecimal());
+        Assert.False(json.TryGetProperty("item_sku", out _));
     }
 
     [Theory]

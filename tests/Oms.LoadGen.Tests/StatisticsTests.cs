@@ -128,11 +128,22 @@ public sealed class StatisticsTests
         Assert.Contains("p99 0.990", text);
         Assert.Contains("conserved over 1 SKUs", text);
 
+        // Cancels get their own status counts and latency (the order figures stay the placing requests').
+        tally.CancelHistogram.RecordValue(2000);
+        tally.CountCancelStatus(200);
+        var withCancels = RunSummary.Create(options with { Lines = 5 }, TimeSpan.FromSeconds(2), 120, tally, new Dictionary<string, long>(), 0, conservation);
+        Assert.Contains("cancels    200: 1   latency ms p50 2.000", withCancels.ToText());
+        Assert.Contains("5 line(s) per order", withCancels.ToText());
+        Assert.Equal(0.5, withCancels.LatencyMs.P50Ms);
+
         var json = System.Text.Json.JsonDocument.Parse(System.Text.Json.JsonSerializer.Serialize(summary, SummaryJsonContext.Default.RunSummary));
         var root = json.RootElement;
         Assert.Equal(50.0, root.GetProperty("orders_per_s").GetDouble());
         Assert.Equal(0.99, root.GetProperty("latency_ms").GetProperty("p99_ms").GetDouble());
         Assert.Equal(1, root.GetProperty("status_codes").GetProperty("201").GetInt64());
+        Assert.Equal(1, root.GetProperty("lines").GetInt32());
+        Assert.Equal(0, root.GetProperty("cancel_latency_ms").GetProperty("count").GetInt64());
+        Assert.DoesNotContain("cancels", text); // no cancel line without cancels
         Assert.True(root.GetProperty("conservation").GetProperty("ok").GetBoolean());
     }
 
@@ -142,8 +153,10 @@ public sealed class StatisticsTests
         var answer = Runner.ReadAnswer("""{"order_id":"x","status":"FAILED","nested":{"status":"CONFIRMED"},"failure_reason":"PAYMENT_DECLINED"}"""u8);
         Assert.Equal("FAILED", answer.Status);
         Assert.Equal("PAYMENT_DECLINED", answer.FailureReason);
+        Assert.Equal("x", answer.OrderId);
         var confirmed = Runner.ReadAnswer("""{"status":"CONFIRMED","failure_reason":null}"""u8);
         Assert.Equal("CONFIRMED", confirmed.Status);
         Assert.Null(confirmed.FailureReason);
+        Assert.Null(confirmed.OrderId);
     }
 }

@@ -1,7 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Npgsql;
 using Oms.Testing;
 using Orders.Api;
 
@@ -136,19 +135,11 @@ public sealed class OmsSystem : IAsyncDisposable
     public Task<HttpResponseMessage> PlaceAsync(string sku, int quantity, decimal amount, string key) =>
         Orders.PostAsJsonAsync("/api/v1/orders", new { item_sku = sku, quantity, amount, idempotency_key = key });
 
-    public static async Task<JsonObject> BodyAsync(HttpResponseMessage response) =>
-        (await response.Content.ReadFromJsonAsync<JsonObject>())!;
+    public static Task<JsonObject> BodyAsync(HttpResponseMessage response) => response.ReadJsonObjectAsync();
 
     /// <summary>Runs one scalar query against a service's own database (for invariant checks).</summary>
-    public static async Task<T> ScalarAsync<T>(string connectionString, string sql, params object[] args)
-    {
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        foreach (var arg in args) command.Parameters.Add(new NpgsqlParameter { Value = arg });
-        var value = await command.ExecuteScalarAsync();
-        return value is DBNull or null ? default! : (T)Convert.ChangeType(value, typeof(T));
-    }
+    public static Task<T> ScalarAsync<T>(string connectionString, string sql, params object[] args) =>
+        TestDb.ScalarAsync<T>(connectionString, sql, args);
 
     /// <summary>Polls until the order is no longer PENDING (the recovery worker's job) or the timeout passes.</summary>
     public async Task<JsonObject> WaitFinalAsync(string orderId, TimeSpan timeout)

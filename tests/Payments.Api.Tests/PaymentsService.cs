@@ -1,9 +1,6 @@
-using System.Net;
+// The shared HTTP helpers, for every test file of this project.
+global using Oms.Testing;
 using System.Net.Http.Headers;
-using System.Text;
-using System.Text.Json;
-using Npgsql;
-using Oms.Testing;
 using Payments.Api;
 using Xunit;
 
@@ -34,14 +31,8 @@ public sealed class PaymentsService(PostgresServer postgres) : IAsyncLifetime
 
     public HttpClient CreateClient() => _host!.CreateClient();
 
-    public async Task<long> CountRowsAsync(Guid orderId)
-    {
-        await using var connection = new NpgsqlConnection(ConnectionString);
-        await connection.OpenAsync(TestContext.Current.CancellationToken);
-        await using var command = new NpgsqlCommand("SELECT count(*) FROM payments WHERE order_id = $1", connection);
-        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
-        return (long)(await command.ExecuteScalarAsync(TestContext.Current.CancellationToken))!;
-    }
+    public Task<long> CountRowsAsync(Guid orderId) =>
+        TestDb.ScalarAsync<long>(ConnectionString, "SELECT count(*) FROM payments WHERE order_id = $1", orderId);
 
     public async ValueTask DisposeAsync()
     {
@@ -51,14 +42,12 @@ public sealed class PaymentsService(PostgresServer postgres) : IAsyncLifetime
     }
 }
 
+/// <summary>Payments' calls; the generic HTTP helpers (PostJsonAsync, ReadJsonAsync, ExpectAsync, ExpectProblemAsync) are <see cref="TestHttp"/>'s.</summary>
 internal static class Http
 {
-    public static CancellationToken Ct => TestContext.Current.CancellationToken;
+    public static CancellationToken Ct => TestHttp.Ct;
 
-    public static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
-
-    public static Task<HttpResponseMessage> PostJsonAsync(this HttpClient client, string path, string json) =>
-        client.PostAsync(path, Json(json), Ct);
+    public static StringContent Json(string json) => TestHttp.Json(json);
 
     public static Task<HttpResponseMessage> AuthorizeAsync(this HttpClient client, Guid orderId, string amount) =>
         client.PostJsonAsync("/api/v1/payments/authorize", $$"""{"order_id":"{{orderId}}","amount":{{amount}}}""");
@@ -68,26 +57,6 @@ internal static class Http
 
     public static Task<HttpResponseMessage> GetPaymentAsync(this HttpClient client, Guid orderId) =>
         client.GetAsync($"/api/v1/payments/{orderId}", Ct);
-
-    public static async Task<JsonElement> ReadJsonAsync(this HttpResponseMessage response)
-    {
-        var text = await response.Content.ReadAsStringAsync(Ct);
-        using var document = JsonDocument.Parse(text);
-        return document.RootElement.Clone();
-    }
-
-    /// <summary>Asserts the status and returns the body.</summary>
-    public static async Task<JsonElement> ExpectAsync(this HttpResponseMessage response, HttpStatusCode status)
-    {
-        var body = await response.Content.ReadAsStringAsync(Ct);
-        Assert.True(response.StatusCode == status, $"Expected {(int)status}, got {(int)response.StatusCode}: {body}");
-        using var document = JsonDocument.Parse(body);
-        return document.RootElement.Clone();
-    }
-
-    /// <summary>Asserts a problem+json answer with the given status and code; returns it.</summary>
-    public static Task<JsonElement> ExpectProblemAsync(this HttpResponseMessage response, HttpStatusCode status, string code) =>
-        ProblemAssert.IsProblemAsync(response, status, code);
 
     public static MediaTypeHeaderValue? MediaType(this HttpResponseMessage response) => response.Content.Headers.ContentType;
 }
