@@ -28,8 +28,7 @@ public sealed record LinesReserve(ReserveOutcome Outcome, IReadOnlyList<Reserved
 
 /// <summary>
 /// The items and reservations tables. Every rule that must hold under concurrency (no negative stock, one reservation
-/// per order id, stock given back once, all lines or none) is enforced in PostgreSQL: by a single statement, or for a
-/// multi-line reserve by one transaction that holds the rows it decides on.
+/// per order id, stock given back once, all lines or none) is enforced by a single SQL statement.
 /// </summary>
 public sealed class StockStore(NpgsqlDataSource db)
 {
@@ -168,52 +167,69 @@ public sealed class StockStore(NpgsqlDataSource db)
 
     // ---- multi-line reserve -------------------------------------------------------------------------
 
-    // Lock order: item rows first, in SKU order ("C" collation: byte order), then the order id's reservation row. A
-    // one-line reserve locks its one item, then inserts its reservation row; this reserve locks its items in SKU order,
-    // then inserts its reservation row. Item rows are always taken in one order and nobody waits for an item while
-    // holding a reservation row's insert, so two reserves (whatever their forms and order ids) never deadlock.
-    // The NOT EXISTS keeps a repeat from locking anything, as in the one-line reserve.
-    private const string LockItemsSql = """
-        SELECT sku, available FROM items
-        WHERE sku = ANY($1) AND NOT EXISTS (SELECT 1 FROM reservations WHERE order_id = $2)
-        ORDER BY sku FOR UPDATE
-        """;
-
-    // Taking the order id: once this row is ours, no other reserve of the order id can succeed, so what the locked
-    // rows say (short, unknown or enough) is the answer.
-    private const string InsertHeaderSql = """
-        INSERT INTO reservations (order_id, sku, quantity, remaining, status) VALUES ($1, NULL, $2, NULL, 'RESERVED')
-        ON CONFLICT (order_id) DO NOTHING
-        RETURNING order_id
-        """;
-
-    private const string TakeSql = """
-        UPDATE items i SET available = i.available - w.quantity, updated_at = now()
-        FROM unnest($1::text[], $2::int[]) AS w(sku, quantity)
-        WHERE i.sku = w.sku
-        """;
-
-    private const string InsertLinesSql = """
-        INSERT INTO reservation_lines (order_id, sku, line, quantity, remaining)
-        SELECT $1, w.sku, w.line, w.quantity, w.remaining
-        FROM unnest($2::text[], $3::int[], $4::bigint[]) WITH ORDINALITY AS w(sku, quantity, remaining, line)
+    // The whole reserve in one statement, the one-line reserve's shape for many lines. Lock order: item rows first, in
+    // SKU order ("C" collation: byte order; FOR UPDATE after ORDER BY locks rows as the sort emits them, at their latest
+    // version), then the order id's reservation row. A one-line reserve locks its one item, then inserts its reservation
+    // row: item rows are always taken in one order and nobody waits for an item while holding a reservation row's
+    // insert, so two reserves (whatever their forms and order ids) never deadlock. The NOT EXISTS keeps a repeat from
+    // locking anything; the reservation row is inserted only when every line is known and fits, and only the statement
+    // that inserts it takes stock and writes the lines (a concurrent reserve of the order id that commits first makes
+    // the insert do nothing, so nothing is taken).
+    private const string ReserveLinesSql = """
+        WITH wanted AS (
+            SELECT sku, quantity, line FROM unnest($2::text[], $3::int[]) WITH ORDINALITY AS w(sku, quantity, line)),
+        locked AS MATERIALIZED (
+            SELECT i.sku, i.available FROM items i
+            WHERE i.sku = ANY($2) AND NOT EXISTS (SELECT 1 FROM reservations WHERE order_id = $1)
+            ORDER BY i.sku FOR UPDATE),
+        fits AS MATERIALIZED (
+            SELECT count(*) = cardinality($2::text[]) AND bool_and(l.available >= w.quantity) AS ok
+            FROM wanted w JOIN locked l ON l.sku = w.sku),
+        header AS (
+            INSERT INTO reservations (order_id, sku, quantity, remaining, status)
+            SELECT $1, NULL, $4, NULL, 'RESERVED' FROM fits WHERE ok
+            ON CONFLICT (order_id) DO NOTHING
+            RETURNING order_id),
+        taken AS (
+            UPDATE items i SET available = i.available - w.quantity, updated_at = now()
+            FROM wanted w, header h WHERE i.sku = w.sku
+            RETURNING i.sku, i.available),
+        held AS (
+            INSERT INTO reservation_lines (order_id, sku, line, quantity, remaining)
+            SELECT $1, w.sku, w.line, w.quantity, t.available FROM taken t JOIN wanted w ON w.sku = t.sku
+            RETURNING sku, remaining)
+        SELECT w.sku, l.available, h.remaining
+        FROM wanted w LEFT JOIN locked l ON l.sku = w.sku LEFT JOIN held h ON h.sku = w.sku
+        ORDER BY w.line
         """;
 
     private const string ReadHeaderSql = "SELECT sku, quantity, remaining, status FROM reservations WHERE order_id = $1";
     private const string ReadLinesSql = "SELECT sku, quantity, remaining FROM reservation_lines WHERE order_id = $1 ORDER BY line";
 
     /// <summary>
-    /// Reserves every line or none, in one transaction: <paramref name="lines"/> (two or more, each SKU once) all held for
+    /// Reserves every line or none, in one statement: <paramref name="lines"/> (two or more, each SKU once) all held for
     /// the order, or nothing held and every short or unknown SKU named. Idempotent on the order id, lines compared as a set.
     /// </summary>
     public async Task<LinesReserve> ReserveLinesAsync(Guid orderId, IReadOnlyList<ReserveLine> lines, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        var remaining = new long?[lines.Count];
+        var available = new long?[lines.Count];
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                if (await TryTakeLinesAsync(connection, orderId, lines, cancellationToken) is { } answer) return answer;
+                await using var command = new NpgsqlCommand(ReserveLinesSql, connection);
+                command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
+                command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. lines.Select(l => l.ItemSku)] });
+                command.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = [.. lines.Select(l => l.Quantity)] });
+                command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = lines.Sum(l => l.Quantity) });
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+                for (var i = 0; await reader.ReadAsync(cancellationToken); i++)
+                {
+                    available[i] = reader.IsDBNull(1) ? null : reader.GetInt64(1);
+                    remaining[i] = reader.IsDBNull(2) ? null : reader.GetInt64(2);
+                }
                 break;
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DeadlockDetected && attempt < DeadlockAttempts)
@@ -221,84 +237,31 @@ public sealed class StockStore(NpgsqlDataSource db)
                 // Rolled back whole: run again (see DeadlockAttempts).
             }
         }
-        return await ExplainLinesAsync(connection, orderId, lines, cancellationToken);
-    }
+        if (remaining.All(r => r is not null))
+            return new LinesReserve(ReserveOutcome.Reserved, [.. lines.Select((l, i) => new ReservedLine(l.ItemSku, l.Quantity, remaining[i]!.Value))]);
 
-    /// <summary>The answer, or null when the order id already has a reservation (nothing done: see <see cref="ExplainLinesAsync"/>).</summary>
-    private static async Task<LinesReserve?> TryTakeLinesAsync(NpgsqlConnection connection, Guid orderId, IReadOnlyList<ReserveLine> lines,
-        CancellationToken cancellationToken)
-    {
-        var skus = lines.Select(l => l.ItemSku).ToArray();
-        var quantities = lines.Select(l => l.Quantity).ToArray();
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-
-        var available = new Dictionary<string, long>(lines.Count, StringComparer.Ordinal);
-        bool inserted;
-        await using (var batch = new NpgsqlBatch(connection, transaction))
-        {
-            // Items first, then the reservation row (the lock order above), in one round trip.
-            var lockItems = new NpgsqlBatchCommand(LockItemsSql);
-            lockItems.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = skus });
-            lockItems.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
-            var header = new NpgsqlBatchCommand(InsertHeaderSql);
-            header.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
-            header.Parameters.Add(new NpgsqlParameter<int> { TypedValue = quantities.Sum() });
-            batch.BatchCommands.Add(lockItems);
-            batch.BatchCommands.Add(header);
-
-            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken)) available[reader.GetString(0)] = reader.GetInt64(1);
-            await reader.NextResultAsync(cancellationToken);
-            inserted = await reader.ReadAsync(cancellationToken);
-        }
-        if (!inserted)
-        {
-            await transaction.RollbackAsync(cancellationToken);
-            return null;
-        }
-
-        // This transaction holds every item row and the order id's reservation row: the stock cannot move under it.
+        // Nothing taken. A reservation of the order id (read now, with a fresh snapshot: it may have committed while this
+        // statement waited for the items) answers first; without one, the locked rows say which lines broke the reserve.
+        if (await ReadReservationAsync(connection, orderId, lines, cancellationToken) is { } existing) return existing;
         var reasons = new Dictionary<string, string[]>(StringComparer.Ordinal);
         var unknown = false;
-        foreach (var line in lines)
+        for (var i = 0; i < lines.Count; i++)
         {
-            if (!available.TryGetValue(line.ItemSku, out var stock))
+            if (available[i] is not { } stock)
             {
-                reasons[line.ItemSku] = ["no such item."];
+                reasons[lines[i].ItemSku] = ["no such item."];
                 unknown = true;
             }
-            else if (stock < line.Quantity)
-                reasons[line.ItemSku] = [$"{stock} available, {line.Quantity} wanted."];
+            else if (stock < lines[i].Quantity)
+                reasons[lines[i].ItemSku] = [$"{stock} available, {lines[i].Quantity} wanted."];
         }
-        if (reasons.Count > 0)
-        {
-            await transaction.RollbackAsync(cancellationToken);
-            return new LinesReserve(unknown ? ReserveOutcome.UnknownItem : ReserveOutcome.InsufficientStock, [], reasons);
-        }
-
-        var remaining = lines.Select(l => available[l.ItemSku] - l.Quantity).ToArray();
-        await using (var batch = new NpgsqlBatch(connection, transaction))
-        {
-            var take = new NpgsqlBatchCommand(TakeSql);
-            take.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = skus });
-            take.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = quantities });
-            var insertLines = new NpgsqlBatchCommand(InsertLinesSql);
-            insertLines.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
-            insertLines.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = skus });
-            insertLines.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = quantities });
-            insertLines.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = remaining });
-            batch.BatchCommands.Add(take);
-            batch.BatchCommands.Add(insertLines);
-            await batch.ExecuteNonQueryAsync(cancellationToken);
-            if (take.RecordsAffected != lines.Count || insertLines.RecordsAffected != lines.Count)
-                throw new InvalidOperationException($"Reserving {lines.Count} locked lines for order {orderId} changed {take.RecordsAffected} items.");
-        }
-        await transaction.CommitAsync(cancellationToken);
-        return new LinesReserve(ReserveOutcome.Reserved, [.. lines.Select((l, i) => new ReservedLine(l.ItemSku, l.Quantity, remaining[i]))]);
+        if (reasons.Count == 0)
+            throw new InvalidOperationException($"The reserve of order {orderId} took nothing, though every line fit and the order holds no reservation.");
+        return new LinesReserve(unknown ? ReserveOutcome.UnknownItem : ReserveOutcome.InsufficientStock, [], reasons);
     }
 
-    /// <summary>The order id already has a reservation: replay it when it holds the same lines (as a set), else say why not.</summary>
-    private static async Task<LinesReserve> ExplainLinesAsync(NpgsqlConnection connection, Guid orderId, IReadOnlyList<ReserveLine> lines,
+    /// <summary>The order's reservation replayed when it holds the same lines (as a set), else why not; null when it has none.</summary>
+    private static async Task<LinesReserve?> ReadReservationAsync(NpgsqlConnection connection, Guid orderId, IReadOnlyList<ReserveLine> lines,
         CancellationToken cancellationToken)
     {
         await using var batch = new NpgsqlBatch(connection);
@@ -310,9 +273,7 @@ public sealed class StockStore(NpgsqlDataSource db)
         batch.BatchCommands.Add(held);
 
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-        // Reservations are never deleted, and the insert above found this one.
-        if (!await reader.ReadAsync(cancellationToken))
-            throw new InvalidOperationException($"The reservation of order {orderId} conflicted but cannot be read.");
+        if (!await reader.ReadAsync(cancellationToken)) return null;
         if (reader.GetString(3) == ReservationStatus.Released) return new LinesReserve(ReserveOutcome.Released, []);
         var stored = new List<ReservedLine>();
         if (!reader.IsDBNull(0)) stored.Add(new ReservedLine(reader.GetString(0), reader.GetInt32(1), reader.GetInt64(2)));
