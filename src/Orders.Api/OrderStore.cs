@@ -277,13 +277,14 @@ public sealed class OrderStore : IAsyncDisposable
         await using var reader = await command.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
         {
-            using var data = System.Text.Json.JsonDocument.Parse(reader.GetString(5));
+            using var data = JsonDocument.Parse(reader.GetString(5));
             events.Add(new(reader.GetGuid(0), reader.GetGuid(1), reader.GetInt32(2), reader.GetString(3), reader.GetDateTime(4),
                 data.RootElement.Clone()));
         }
         return events;
     }
 
+    /// <summary>Whether an order with this id exists.</summary>
     public async Task<bool> ExistsAsync(Guid orderId, CancellationToken ct)
     {
         await using var command = db.CreateCommand("SELECT EXISTS (SELECT FROM orders WHERE order_id = $1)");

@@ -22,7 +22,10 @@ public static class OrdersApi
                              "422 idempotency_key_reused for the same key with another payload.")
             .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
         orders.MapPost("/{orderId}/cancel", CancelOrder).WithName("CancelOrder").RequireApiKey(Scopes.OrdersWrite)
-            .AcceptsJson<CancelOrderRequest>()
+            // The body is optional (none, {} or {"reason"}): the OpenAPI document says so.
+            .Accepts<CancelOrderRequest>(isOptional: true, "application/json")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .WithSummary("Cancel an order (idempotent); the body is optional")
             .WithDescription("200 with the CANCELLED order (cancelled now or before); 202 with the order as it stands while what it holds " +
                              "is given back (a PENDING order ends CANCELLED instead of CONFIRMED); 409 order_not_cancellable for a FAILED order.")
@@ -43,7 +46,6 @@ public static class OrdersApi
         var (request, problem) = await RequestBody.ReadAsync(http.Request, OrdersJsonContext.Default.CreateOrderRequest, http.RequestAborted,
             (body, errors) => key = IdempotencyKey(body.IdempotencyKey, header, errors) ?? "");
         if (problem is not null) return problem;
-        request = request with { IdempotencyKey = key };
 
         var form = new OrderForm(request.Lines, request.Amount, key);
         var (outcome, order) = await placement.PlaceAsync(form, http.ApiKeyName());
@@ -62,7 +64,7 @@ public static class OrdersApi
                     "The first request with this idempotency key is still running; retry shortly.");
             case PlacementOutcome.KeyReused:
                 return Problems.Create(StatusCodes.Status422UnprocessableEntity, "idempotency_key_reused", "Idempotency key reused.",
-                    $"The idempotency key '{request.IdempotencyKey}' was already used for an order with a different payload.");
+                    $"The idempotency key '{key}' was already used for an order with a different payload.");
             default:
                 throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "Not a placement outcome.");
         }

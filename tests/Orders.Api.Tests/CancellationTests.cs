@@ -240,6 +240,17 @@ public sealed class CancellationTests(PostgresServer pg, SystemFixture fixture) 
         Assert.Equal(["order.created", "order.cancel_requested", "order.cancelled"], Timeline.Types(await Timeline.ReadAsync(system, orderId)));
     }
 
+    [Fact]
+    public async Task The_openapi_document_shows_the_cancel_with_an_optional_body_and_the_timeline()
+    {
+        var document = (await System.Orders.GetFromJsonAsync<JsonObject>("/openapi/v1.json", Ct))!;
+        var cancel = document["paths"]!["/api/v1/orders/{orderId}/cancel"]!["post"]!.AsObject();
+        Assert.NotEqual(true, cancel["requestBody"]?["required"]?.GetValue<bool>());
+        Assert.NotNull(cancel["requestBody"]!["content"]!["application/json"]);
+        Assert.Contains("409", cancel["responses"]!.AsObject().Select(r => r.Key));
+        Assert.NotNull(document["paths"]!["/api/v1/orders/{orderId}/events"]!["get"]);
+    }
+
     internal static Task<HttpResponseMessage> CancelAsync(OmsSystem system, string orderId, string? body) =>
         system.Orders.PostAsync($"/api/v1/orders/{orderId}/cancel",
             body is null ? null : new StringContent(body, Encoding.UTF8, "application/json"), Ct);

@@ -39,6 +39,15 @@ public sealed class MultiLineSagaTests(PostgresServer pg, SystemFixture fixture)
         Assert.Equal("CANCELLED", (await OmsSystem.BodyAsync(cancelled)).Str("status"));
         await CancellationTests.AssertHoldsNothingAsync(System, orderId, a, available: 10);
         Assert.Equal(new long[] { 10L, 10L }, new[] { await System.AvailableAsync(b), await System.AvailableAsync(c) });
+
+        // Its lines moved with it: a list of one status by any of its SKUs finds it under CANCELLED only.
+        foreach (var (status, found) in new[] { ("CANCELLED", true), ("CONFIRMED", false), ("PENDING", false) })
+        {
+            var listed = (await System.Orders.GetFromJsonAsync<JsonObject>($"/api/v1/orders?item_sku={b}&status={status}", Ct))!["items"]!.AsArray();
+            Assert.Equal(found, listed.Any(o => o!["order_id"]!.GetValue<string>() == orderId));
+        }
+        Assert.Equal("CANCELLED", await OmsSystem.ScalarAsync<string>(System.OrdersDb,
+            "SELECT string_agg(DISTINCT status, ',') FROM order_lines WHERE order_id = $1::uuid", orderId));
     }
 
     [Theory]
