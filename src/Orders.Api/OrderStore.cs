@@ -176,13 +176,7 @@ public sealed class OrderStore : IAsyncDisposable
     {
         if (orders.Count == 1) return [await UpdateAsync(orders[0], ConfirmSet, ConfirmCondition, null, CancellationToken.None, Confirmed)];
 
-        await using var command = db.CreateCommand(WithEvents(
-            $"""
-             UPDATE orders SET {ConfirmSet}, last_sequence = last_sequence + {Confirmed.Length}, updated_at = now()
-             FROM unnest($1::uuid[], $2::uuid[]) AS u(id, token)
-             WHERE order_id = u.id AND lease_token = u.token AND status = 'PENDING' {ConfirmCondition}
-             RETURNING orders.*
-             """, Confirmed));
+        await using var command = db.CreateCommand(ConfirmGroupSql);
         // Orders of two groups never overlap (each is confirmed by the request that holds its lease); in id order anyway.
         var sorted = orders.OrderBy(o => o.OrderId).ToArray();
         command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. sorted.Select(o => o.OrderId)] });
@@ -215,6 +209,16 @@ public sealed class OrderStore : IAsyncDisposable
     [
         (OrderEvents.CancelRequested, "jsonb_strip_nulls(jsonb_build_object('reason', $4::text))"),
     ];
+
+    // After the event lists it is built from: static fields are initialized in the order they are written.
+    /// <summary>The coalesced confirm: $1 the order ids, $2 their lease tokens (the hot path's second write).</summary>
+    internal static readonly string ConfirmGroupSql = WithEvents(
+        $"""
+         UPDATE orders SET {ConfirmSet}, last_sequence = last_sequence + {Confirmed.Length}, updated_at = now()
+         FROM unnest($1::uuid[], $2::uuid[]) AS u(id, token)
+         WHERE order_id = u.id AND lease_token = u.token AND status = 'PENDING' {ConfirmCondition}
+         RETURNING orders.*
+         """, Confirmed);
 
     /// <summary>
     /// <paramref name="orderStatement"/> (an INSERT or UPDATE of orders that RETURNs the whole row and has already

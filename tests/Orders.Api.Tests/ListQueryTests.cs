@@ -176,6 +176,52 @@ public sealed class ListQueryTests(FilledOrdersDatabase data) : IClassFixture<Fi
         Assert.Equal(sku == FilledOrdersDatabase.SkuWithoutOrders, expected.Count == 0);
     }
 
+    /// <summary>
+    /// The coalesced confirm (the hot path's second write) also moves a multi-line order's lines to CONFIRMED: on a table
+    /// of thousands of lines that must be a look-up by order id, never a scan, with parameter values or without.
+    /// </summary>
+    [Fact]
+    public async Task The_confirm_reaches_lines_and_orders_by_key_never_by_a_scan()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var connection = await data.Db.OpenConnectionAsync(ct);
+        Guid[] ids = [Guid.NewGuid(), Guid.NewGuid()];
+        var plans = new List<JsonObject>();
+        await using (var custom = new NpgsqlCommand("EXPLAIN (FORMAT JSON) " + OrderStore.ConfirmGroupSql, connection))
+        {
+            custom.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = ids });
+            custom.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = ids });
+            plans.Add(JsonNode.Parse((string)(await custom.ExecuteScalarAsync(ct))!)![0]!["Plan"]!.AsObject());
+        }
+        var array = $"'{{{string.Join(",", ids)}}}'";
+        foreach (var sql in new[] { "SET plan_cache_mode = force_generic_plan", $"PREPARE confirm_group (uuid[], uuid[]) AS {OrderStore.ConfirmGroupSql}" })
+        {
+            await using var setup = new NpgsqlCommand(sql, connection);
+            await setup.ExecuteNonQueryAsync(ct);
+        }
+        try
+        {
+            await using var generic = new NpgsqlCommand($"EXPLAIN (FORMAT JSON) EXECUTE confirm_group ({array}, {array})", connection);
+            plans.Add(JsonNode.Parse((string)(await generic.ExecuteScalarAsync(ct))!)![0]!["Plan"]!.AsObject());
+        }
+        finally
+        {
+            await using var reset = new NpgsqlCommand("DEALLOCATE confirm_group; RESET plan_cache_mode", connection);
+            await reset.ExecuteNonQueryAsync(ct);
+        }
+
+        foreach (var plan in plans)
+        {
+            var nodes = Nodes(plan).ToList();
+            Assert.DoesNotContain(nodes, n => n["Node Type"]!.GetValue<string>() == "Seq Scan");
+            // Every index read looks rows up by order id (orders_pkey, order_lines_pkey).
+            var lookups = nodes.Where(n => n["Index Name"] is not null).ToList();
+            Assert.NotEmpty(lookups);
+            Assert.All(lookups, n => Assert.Contains("order_id = ", n["Index Cond"]?.GetValue<string>() ?? "", StringComparison.Ordinal));
+            Assert.All(lookups, n => Assert.EndsWith("_pkey", n["Index Name"]!.GetValue<string>(), StringComparison.Ordinal));
+        }
+    }
+
     /// <summary>No cursor, the cursor of the first page (its 50th row), or one from the middle of the table.</summary>
     private async Task<(DateTime CreatedAt, Guid OrderId)?> CursorAsync(string? status, string? sku, string kind)
     {
