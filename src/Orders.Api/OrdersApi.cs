@@ -16,7 +16,7 @@ public static class OrdersApi
         var orders = app.MapGroup("/api/v1/orders").WithTags("Orders");
         orders.MapPost("/", CreateOrder).WithName("CreateOrder").RequireApiKey(Scopes.OrdersWrite)
             .AcceptsJson<CreateOrderRequest>()
-            .WithSummary("Place an order (idempotent on idempotency_key)")
+            .WithSummary("Place an order of one line (item_sku, quantity) or of 1-50 (items), idempotent on idempotency_key")
             .WithDescription("201 when this request created the order and it reached a final state; 200 with Idempotent-Replayed: true " +
                              "for a replay of a final order; 202 while the order is PENDING; 409 request_in_progress while the first request runs; " +
                              "422 idempotency_key_reused for the same key with another payload.")
