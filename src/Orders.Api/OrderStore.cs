@@ -413,13 +413,21 @@ public sealed class OrderStore : IAsyncDisposable
         return await ReadAllAsync(command, ct);
     }
 
-    /// <summary>PENDING orders created before <paramref name="olderThan"/> ago, and the age of the oldest (from the pending index).</summary>
+    /// <summary>
+    /// Orders not final <paramref name="olderThan"/> after they should have been: PENDING orders created before then, and
+    /// CONFIRMED orders whose cancel was recorded before then and is not finished (a cancel never gives up). Also the age
+    /// of the oldest, counted from its creation or its cancel. Each part reads its own partial index.
+    /// </summary>
     public async Task<(long Count, TimeSpan OldestAge)> CountPendingOlderThanAsync(TimeSpan olderThan, CancellationToken ct)
     {
         await using var command = db.CreateCommand(
             """
-            SELECT count(*), coalesce(now() - min(created_at), interval '0') FROM orders
-            WHERE status = 'PENDING' AND created_at < now() - $1
+            SELECT count(*), coalesce(now() - min(since), interval '0') FROM (
+                SELECT created_at AS since FROM orders WHERE status = 'PENDING' AND created_at < now() - $1
+                UNION ALL
+                SELECT cancel_requested_at FROM orders
+                WHERE status = 'CONFIRMED' AND cancel_requested_at IS NOT NULL AND cancel_requested_at < now() - $1
+            ) AS unfinished
             """);
         command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = olderThan });
         await using var reader = await command.ExecuteReaderAsync(ct);

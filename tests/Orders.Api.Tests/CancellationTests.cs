@@ -241,6 +241,41 @@ public sealed class CancellationTests(PostgresServer pg, SystemFixture fixture) 
     }
 
     [Fact]
+    public async Task A_cancel_that_cannot_finish_past_the_give_up_deadline_shows_on_health_and_never_gives_up()
+    {
+        await using var system = await OmsSystem.StartAsync(pg, proxyPayment: true, orderSettings: new Dictionary<string, string?>
+        {
+            ["Saga:RequestBudget"] = "00:00:01",
+            ["Saga:AttemptTimeout"] = "00:00:00.300",
+            ["Recovery:AttemptBudget"] = "00:00:01",
+            ["Recovery:MaxBackoff"] = "00:00:00.500",
+            ["Recovery:GiveUpAfter"] = "00:00:01",
+        });
+        var sku = NewSku();
+        await system.ReceiveStockAsync(sku, 10);
+        using var placed = await system.PlaceAsync(sku, 2, 10m, sku);
+        var orderId = (await OmsSystem.BodyAsync(placed)).Str("order_id");
+
+        // Payments answers every void outside its contract (a token changed): the cancel is recorded and cannot finish.
+        system.PaymentProxy!.AnswerStatus = 401;
+        system.PaymentProxy.AnswerCode = "unauthorized";
+        system.PaymentProxy.Mode = FaultMode.Answer;
+        using (var cancel = await CancelAsync(system, orderId, null)) Assert.Equal(HttpStatusCode.Accepted, cancel.StatusCode);
+        await Eventually.UntilAsync(async () => (await system.Orders.GetStringAsync("/health/ready", Ct)).Contains("Degraded"),
+            TimeSpan.FromSeconds(60), "/health/ready to say Degraded");
+        var stuck = (await system.Orders.GetFromJsonAsync<JsonObject>($"/api/v1/orders/{orderId}", Ct))!;
+        Assert.Equal("CONFIRMED", stuck.Str("status"));
+        Assert.Equal(8, await system.AvailableAsync(sku));
+
+        // Once payments answers as its contract says, recovery finishes the cancel and the report is healthy again.
+        system.PaymentProxy.Mode = FaultMode.Forward;
+        Assert.Equal("CANCELLED", (await WaitStatusAsync(system, orderId, "CANCELLED")).Str("status"));
+        await AssertHoldsNothingAsync(system, orderId, sku, available: 10);
+        await Eventually.UntilAsync(async () => (await system.Orders.GetStringAsync("/health/ready", Ct)) == "Healthy",
+            TimeSpan.FromSeconds(60), "/health/ready to say Healthy");
+    }
+
+    [Fact]
     public async Task The_openapi_document_shows_the_cancel_with_an_optional_body_and_the_timeline()
     {
         var document = (await System.Orders.GetFromJsonAsync<JsonObject>("/openapi/v1.json", Ct))!;
