@@ -8,6 +8,7 @@
 #   OMS_POOL_SIZE=100 bench/ab.sh pool-100
 #   DOTNET_gcServer=0 bench/ab.sh workstation-gc
 #   OMS_H2C=0 bench/ab.sh http11
+#   OMS_BENCH_LINES=5 bench/ab.sh lines-5                # orders of 5 lines (distinct SKUs)
 #   OMS_API_KEYS=1 bench/ab.sh keys        # an API key on every request, a rate limit of 1,000,000/s (never binds)
 #   OMS_CONNECTION_OPTIONS=Multiplexing=false bench/ab.sh no-multiplexing
 #   OMS_AB_CEILING=1 OMS_PG_OPTIONS="-c commit_delay=200" bench/ab.sh commit-delay   # a 15-s pgbench ceiling before each run

@@ -1,7 +1,8 @@
 # Sourced by bench/ab.sh, bench/rss.sh and bench/profile.sh (after they set ROOT): the load generator's command
 # line, and a fresh system for one measurement.
 LG=(dotnet "$ROOT/bench/Oms.LoadGen/bin/Release/net10.0/Oms.LoadGen.dll"
-    --orders-url "http://127.0.0.1:${OMS_ORDERS_PORT:-18001}" --inventory-url "http://127.0.0.1:${OMS_INVENTORY_PORT:-18002}")
+    --orders-url "http://127.0.0.1:${OMS_ORDERS_PORT:-18001}" --inventory-url "http://127.0.0.1:${OMS_INVENTORY_PORT:-18002}"
+    --lines "${OMS_BENCH_LINES:-1}")
 
 # Fresh data, the system started from the Release builds (built first if missing), stopped when the script exits.
 # Settings for the services come from the environment of the call, e.g. `DOTNET_gcServer=0 start_fresh_system`.
