@@ -7,9 +7,9 @@
 -- that changes nothing writes no event (a sequence from a database sequence would leave gaps on rollback).
 --
 -- The table is also the transactional outbox of the event relay (issue "Order events…"): published_at is set by
--- the relay after the broker confirms; order_events_unpublished is what it reads, oldest first, and per order in
--- sequence order. No foreign key to orders: every event is written from the orders row it belongs to, and a
--- key check per event would cost a lookup on the hot path for nothing.
+-- the relay after the broker confirms. The index the relay reads by comes with the relay: an index nobody reads costs
+-- an entry per event on the hot path (docs/benchmarks.md, sitting 14). No foreign key to orders: every event is
+-- written from the orders row it belongs to, and a key check per event would cost a lookup on the hot path for nothing.
 ALTER TABLE orders ADD COLUMN last_sequence integer NOT NULL DEFAULT 0;
 
 CREATE TABLE order_events (
@@ -25,8 +25,6 @@ CREATE TABLE order_events (
     published_at timestamptz NULL,
     PRIMARY KEY (order_id, sequence)
 );
-
-CREATE INDEX order_events_unpublished ON order_events (occurred_at, order_id, sequence) WHERE published_at IS NULL;
 
 -- Orders placed before this migration get the timeline their state implies, so every order's timeline matches it.
 INSERT INTO order_events (event_id, order_id, sequence, type, occurred_at, data)
