@@ -1,0 +1,106 @@
+using System.Net.Mime;
+using System.Text.Json;
+using CloudNative.CloudEvents;
+using CloudNative.CloudEvents.SystemTextJson;
+using Oms.Testing;
+using RabbitMQ.Client;
+
+namespace Oms.Testing.Tests;
+
+public sealed class RabbitMqNodeTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task A_cloud_event_published_to_oms_events_reaches_the_tap()
+    {
+        await using var node = await RabbitMqNode.StartAsync();
+        await using var tap = await EventTap.StartAsync(node.AmqpUri);
+        var orderId = Guid.NewGuid();
+
+        var sent = await PublishAsync(node.AmqpUri, orderId, 1, "order.created", new { total = 42.5m });
+
+        var seen = await tap.WaitForAsync(events => events.Any(e => e.Id == sent.Id), Timeout);
+        var received = Assert.Single(seen);
+        Assert.Equal(("order.created", orderId.ToString(), 1L), (received.Type, received.Subject, received.Sequence));
+        Assert.Equal(sent.Time, received.Time);
+        Assert.Equal(42.5m, received.Data.GetProperty("total").GetDecimal());
+        Assert.False(received.Redelivered);
+    }
+
+    [Fact]
+    public async Task After_a_SIGKILL_and_restart_the_tap_reconnects_and_receives_what_is_published_next()
+    {
+        await using var node = await RabbitMqNode.StartAsync();
+        await using var tap = await EventTap.StartAsync(node.AmqpUri, bindingKey: "order.*");
+        var orderId = Guid.NewGuid();
+        var before = await PublishAsync(node.AmqpUri, orderId, 1, "order.created", new { });
+        await tap.WaitForAsync(events => events.Any(e => e.Id == before.Id), Timeout);
+
+        node.Kill();
+        Assert.False(await AcceptsConnectionsAsync(node.AmqpUri), "the node still accepts AMQP connections after Kill()");
+        await node.RestartAsync();
+
+        var after = await PublishAsync(node.AmqpUri, orderId, 2, "order.confirmed", new { });
+        var seen = await tap.WaitForAsync(events => events.Any(e => e.Id == after.Id), Timeout);
+        Assert.Equal([before.Id, after.Id], seen.Select(e => e.Id));
+        Assert.Equal([1L, 2L], seen.Select(e => e.Sequence));
+    }
+
+    [Fact]
+    public async Task A_durable_queue_and_its_persistent_messages_survive_a_SIGKILL()
+    {
+        await using var node = await RabbitMqNode.StartAsync();
+        const string queue = "survives-kill";
+        var ct = TestContext.Current.CancellationToken;
+        await using (var connection = await new ConnectionFactory { Uri = new Uri(node.AmqpUri) }.CreateConnectionAsync(ct))
+        await using (var channel = await connection.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), ct))
+        {
+            await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false, cancellationToken: ct);
+            // Confirmed = on disk: what the relay relies on before it marks an event sent.
+            await channel.BasicPublishAsync("", queue, mandatory: true, new BasicProperties { Persistent = true }, "kept"u8.ToArray(), ct);
+        }
+
+        node.Kill();
+        await node.RestartAsync();
+
+        await using var again = await new ConnectionFactory { Uri = new Uri(node.AmqpUri) }.CreateConnectionAsync(ct);
+        await using var read = await again.CreateChannelAsync(cancellationToken: ct);
+        var message = await read.BasicGetAsync(queue, autoAck: true, ct);
+        Assert.NotNull(message);
+        Assert.Equal("kept", System.Text.Encoding.UTF8.GetString(message.Body.Span));
+    }
+
+    private static async Task<bool> AcceptsConnectionsAsync(string amqpUri)
+    {
+        try
+        {
+            await using var connection = await new ConnectionFactory { Uri = new Uri(amqpUri), AutomaticRecoveryEnabled = false }.CreateConnectionAsync();
+            return true;
+        }
+        catch (RabbitMQ.Client.Exceptions.BrokerUnreachableException) { return false; }
+    }
+
+    /// <summary>Publishes one event the way the contract says the relay does (structured CloudEvent, persistent, confirmed).</summary>
+    private static async Task<CloudEvent> PublishAsync(string amqpUri, Guid orderId, int sequence, string type, object data)
+    {
+        var cloudEvent = new CloudEvent(CloudEventsSpecVersion.V1_0, [EventTap.SequenceAttribute])
+        {
+            Id = Guid.NewGuid().ToString(),
+            Source = new Uri("/oms/orders", UriKind.Relative),
+            Type = type,
+            Subject = orderId.ToString(),
+            Time = new DateTimeOffset(2026, 11, 29, 3, 30, 0, TimeSpan.Zero).AddSeconds(sequence),
+            DataContentType = "application/json",
+            Data = JsonSerializer.SerializeToElement(data),
+            [EventTap.SequenceAttribute] = sequence,
+        };
+        var body = new JsonEventFormatter().EncodeStructuredModeMessage(cloudEvent, out ContentType contentType);
+        await using var connection = await new ConnectionFactory { Uri = new Uri(amqpUri) }.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
+        await channel.ExchangeDeclareAsync(EventTap.Exchange, ExchangeType.Topic, durable: true, autoDelete: false);
+        var properties = new BasicProperties { Persistent = true, MessageId = cloudEvent.Id, ContentType = contentType.ToString() };
+        await channel.BasicPublishAsync(EventTap.Exchange, type, mandatory: true, properties, body);
+        return cloudEvent;
+    }
+}
