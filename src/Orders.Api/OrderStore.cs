@@ -59,15 +59,22 @@ public sealed class OrderStore : IAsyncDisposable
         "cancel_requested_at IS NOT NULL";
 
     private readonly NpgsqlDataSource db;
+    // The event-writing statements, with or without their outbox rows: chosen once, built once per process.
+    private readonly EventStatements sql;
     // The two writes every order makes. Under load concurrent requests share one statement and one commit each.
     private readonly Coalescer<NewOrder, OrderRow?> inserts;
     private readonly Coalescer<OrderRow, OrderRow?> confirms;
 
     private sealed record NewOrder(Guid OrderId, string ApiKeyName, string Key, string Sku, int Quantity, decimal Amount, Guid LeaseToken, TimeSpan Lease);
 
-    public OrderStore(NpgsqlDataSource db, IOptions<CoalescingOptions> coalescing)
+    /// <param name="publishing">
+    /// Whether events are published to other systems (<see cref="EventPublishing"/>): then every event-writing statement
+    /// also writes its outbox row. Absent (no <c>AddOrderEvents</c>), nothing is published.
+    /// </param>
+    public OrderStore(NpgsqlDataSource db, IOptions<CoalescingOptions> coalescing, EventPublishing? publishing = null)
     {
         this.db = db;
+        sql = publishing?.Enabled == true ? EventStatements.WithOutbox : EventStatements.WithoutOutbox;
         // PostgreSQL refusing a group's statement may be one call's doing: those run again alone.
         inserts = new Coalescer<NewOrder, OrderRow?>(coalescing.Value, InsertGroupAsync, DatabaseErrors.IsRefusedStatement);
         confirms = new Coalescer<OrderRow, OrderRow?>(coalescing.Value, ConfirmGroupAsync, DatabaseErrors.IsRefusedStatement);
@@ -94,19 +101,7 @@ public sealed class OrderStore : IAsyncDisposable
     // Multi-line orders are not coalesced: the one-line form is the hot path, and one statement per order keeps this simple.
     private async Task<OrderRow?> InsertLinesAsync(NewOrder o, IReadOnlyList<OrderLine> lines)
     {
-        await using var command = db.CreateCommand(WithEvents(
-            """
-            INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until, api_key_name,
-                                last_sequence, lines)
-            VALUES ($1, $2, NULL, $3, $4, 'PENDING', $5, now() + $6, $7, 1, $8::jsonb)
-            ON CONFLICT (api_key_name, idempotency_key) DO NOTHING
-            RETURNING *
-            """, Created,
-            """
-            l AS (INSERT INTO order_lines (order_id, item_sku, quantity, status, created_at)
-                  SELECT o.order_id, u.s, u.q, o.status, o.created_at FROM o, unnest($9::text[], $10::int[]) AS u(s, q)
-                  ORDER BY u.s)
-            """));
+        await using var command = db.CreateCommand(sql.InsertLines);
         command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = o.OrderId });
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = o.Key });
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = o.Quantity });
@@ -131,13 +126,7 @@ public sealed class OrderStore : IAsyncDisposable
         if (orders.Count == 1)
         {
             var o = orders[0];
-            await using var one = db.CreateCommand(WithEvents(
-                """
-                INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until, api_key_name, last_sequence)
-                VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, now() + $7, $8, 1)
-                ON CONFLICT (api_key_name, idempotency_key) DO NOTHING
-                RETURNING *
-                """, Created));
+            await using var one = db.CreateCommand(sql.InsertOne);
             one.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = o.OrderId });
             one.Parameters.Add(new NpgsqlParameter<string> { TypedValue = o.Key });
             one.Parameters.Add(new NpgsqlParameter<string> { TypedValue = o.Sku });
@@ -151,16 +140,7 @@ public sealed class OrderStore : IAsyncDisposable
 
         // Rows go in (API key, key) order, so two groups holding the same keys wait on each other in one order, never in a cycle.
         // A key twice in one group inserts once; the other call gets null and answers as a replay.
-        await using var command = db.CreateCommand(WithEvents(
-            """
-            INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until, api_key_name, last_sequence)
-            SELECT o, k, s, q, a, 'PENDING', t, now() + l, n, 1
-            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::numeric[], $6::uuid[], $7::interval[], $8::text[])
-                 AS u(o, k, s, q, a, t, l, n)
-            ORDER BY n, k
-            ON CONFLICT (api_key_name, idempotency_key) DO NOTHING
-            RETURNING *
-            """, Created));
+        await using var command = db.CreateCommand(sql.InsertGroup);
         command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. orders.Select(o => o.OrderId)] });
         command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. orders.Select(o => o.Key)] });
         command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. orders.Select(o => o.Sku)] });
@@ -174,9 +154,9 @@ public sealed class OrderStore : IAsyncDisposable
 
     private async Task<IReadOnlyList<OrderRow?>> ConfirmGroupAsync(IReadOnlyList<OrderRow> orders)
     {
-        if (orders.Count == 1) return [await UpdateAsync(orders[0], ConfirmSet, ConfirmCondition, null, CancellationToken.None, Confirmed)];
+        if (orders.Count == 1) return [await UpdateAsync(orders[0], sql.ConfirmOne, null, CancellationToken.None)];
 
-        await using var command = db.CreateCommand(ConfirmGroupSql);
+        await using var command = db.CreateCommand(sql.ConfirmGroup);
         // Orders of two groups never overlap (each is confirmed by the request that holds its lease); in id order anyway.
         var sorted = orders.OrderBy(o => o.OrderId).ToArray();
         command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. sorted.Select(o => o.OrderId)] });
@@ -210,22 +190,103 @@ public sealed class OrderStore : IAsyncDisposable
         (OrderEvents.CancelRequested, "jsonb_strip_nulls(jsonb_build_object('reason', $4::text))"),
     ];
 
-    // After the event lists it is built from: static fields are initialized in the order they are written.
-    /// <summary>The coalesced confirm: $1 the order ids, $2 their lease tokens (the hot path's second write).</summary>
-    internal static readonly string ConfirmGroupSql = WithEvents(
+    /// <summary>The coalesced confirm as published (with its outbox row): $1 the order ids, $2 their lease tokens (the hot path's second write).</summary>
+    internal static string ConfirmGroupSql => EventStatements.WithOutbox.ConfirmGroup;
+
+    /// <summary>
+    /// Every statement that writes events, built once: <see cref="WithOutbox"/> when events are published (each also
+    /// writes its outbox row), <see cref="WithoutOutbox"/> when not (the statements of a system that publishes nothing).
+    /// </summary>
+    private sealed class EventStatements
+    {
+        // Built on first use (the first OrderStore), from OrderStore's event lists above.
+        public static readonly EventStatements WithOutbox = new(outbox: true);
+        public static readonly EventStatements WithoutOutbox = new(outbox: false);
+
+        public readonly string InsertOne, InsertGroup, InsertLines, ConfirmOne, ConfirmGroup, Finish, RequestCancel;
+
+        private EventStatements(bool outbox)
+        {
+            InsertOne = WithEvents(outbox,
+                """
+                INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until, api_key_name, last_sequence)
+                VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, now() + $7, $8, 1)
+                ON CONFLICT (api_key_name, idempotency_key) DO NOTHING
+                RETURNING *
+                """, Created);
+            // Rows in (API key, key) order: see InsertGroupAsync.
+            InsertGroup = WithEvents(outbox,
+                """
+                INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until, api_key_name, last_sequence)
+                SELECT o, k, s, q, a, 'PENDING', t, now() + l, n, 1
+                FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::numeric[], $6::uuid[], $7::interval[], $8::text[])
+                     AS u(o, k, s, q, a, t, l, n)
+                ORDER BY n, k
+                ON CONFLICT (api_key_name, idempotency_key) DO NOTHING
+                RETURNING *
+                """, Created);
+            InsertLines = WithEvents(outbox,
+                """
+                INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until, api_key_name,
+                                    last_sequence, lines)
+                VALUES ($1, $2, NULL, $3, $4, 'PENDING', $5, now() + $6, $7, 1, $8::jsonb)
+                ON CONFLICT (api_key_name, idempotency_key) DO NOTHING
+                RETURNING *
+                """, Created,
+                """
+                l AS (INSERT INTO order_lines (order_id, item_sku, quantity, status, created_at)
+                      SELECT o.order_id, u.s, u.q, o.status, o.created_at FROM o, unnest($9::text[], $10::int[]) AS u(s, q)
+                      ORDER BY u.s)
+                """);
+            // $1 the order id, $2 its lease token.
+            ConfirmOne = WithEvents(outbox, PendingUpdate(ConfirmSet, Confirmed.Length, ConfirmCondition), Confirmed);
+            ConfirmGroup = WithEvents(outbox,
+                $"""
+                 UPDATE orders SET {ConfirmSet}, last_sequence = last_sequence + {Confirmed.Length}, updated_at = now()
+                 FROM unnest($1::uuid[], $2::uuid[]) AS u(id, token)
+                 WHERE order_id = u.id AND lease_token = u.token AND status = 'PENDING' {ConfirmCondition}
+                 RETURNING orders.*
+                 """, Confirmed);
+            Finish = WithEvents(outbox,
+                $"""
+                 UPDATE orders SET status = CASE WHEN cancel_requested_at IS NULL THEN 'FAILED' ELSE 'CANCELLED' END,
+                                   failure_reason = CASE WHEN cancel_requested_at IS NULL THEN compensate_reason END,
+                                   in_request = false, last_sequence = last_sequence + {FailedOrCancelled.Length}, updated_at = now()
+                 WHERE order_id = $1 AND lease_token = $2
+                   AND ((status = 'PENDING' AND (compensate_reason IS NOT NULL OR cancel_requested_at IS NOT NULL))
+                        OR (status = 'CONFIRMED' AND cancel_requested_at IS NOT NULL))
+                 RETURNING *
+                 """, FailedOrCancelled);
+            RequestCancel = WithEvents(outbox,
+                $"""
+                 UPDATE orders SET cancel_requested_at = now(), last_sequence = last_sequence + {CancelRequested.Length}, updated_at = now(),
+                                   lease_token = CASE WHEN status = 'CONFIRMED' THEN $2 ELSE lease_token END,
+                                   lease_until = CASE WHEN status = 'CONFIRMED' THEN now() + $3 ELSE lease_until END
+                 WHERE order_id = $1 AND status IN ('PENDING', 'CONFIRMED') AND cancel_requested_at IS NULL
+                 RETURNING *
+                 """, CancelRequested);
+        }
+    }
+
+    /// <summary>An UPDATE of a PENDING order by the holder of its lease ($1 order id, $2 lease token), RETURNING the whole row.</summary>
+    private static string PendingUpdate(string set, int eventCount, string extraCondition) =>
         $"""
-         UPDATE orders SET {ConfirmSet}, last_sequence = last_sequence + {Confirmed.Length}, updated_at = now()
-         FROM unnest($1::uuid[], $2::uuid[]) AS u(id, token)
-         WHERE order_id = u.id AND lease_token = u.token AND status = 'PENDING' {ConfirmCondition}
-         RETURNING orders.*
-         """, Confirmed);
+         UPDATE orders SET {set}, last_sequence = last_sequence + {eventCount}, updated_at = now()
+         WHERE order_id = $1 AND lease_token = $2 AND status = 'PENDING' {extraCondition}
+         RETURNING *
+         """;
+
+    // Records a failure decision ($3 the reason); no event: the order.failed event comes with the FAILED status.
+    private static readonly string DecideFailureSql =
+        $"WITH o AS ({PendingUpdate("compensate_reason = COALESCE(compensate_reason, $3)", 0, "")}) SELECT {Columns} FROM o";
 
     /// <summary>
     /// <paramref name="orderStatement"/> (an INSERT or UPDATE of orders that RETURNs the whole row and has already
     /// advanced last_sequence by the number of <paramref name="events"/>) with the events it records, in one statement:
-    /// a row it does not write gets no event, and the sequence numbers are the ones it took.
+    /// a row it does not write gets no event, and the sequence numbers are the ones it took. With <paramref name="outbox"/>
+    /// it also writes one outbox row per order written, naming the sequences it took (migration 0008), for the relay.
     /// </summary>
-    private static string WithEvents(string orderStatement, (string Type, string Data)[] events, string? alsoWith = null)
+    private static string WithEvents(bool outbox, string orderStatement, (string Type, string Data)[] events, string? alsoWith = null)
     {
         // A transition of a multi-line order moves its lines to the new status too (see migration 0005).
         alsoWith ??= orderStatement.TrimStart().StartsWith("UPDATE", StringComparison.Ordinal)
@@ -238,7 +299,8 @@ public sealed class OrderStore : IAsyncDisposable
                 {(alsoWith is null ? "" : alsoWith + ",")}
                 e AS (INSERT INTO order_events (event_id, order_id, sequence, type, occurred_at, data)
                       SELECT gen_random_uuid(), o.order_id, o.last_sequence - {events.Length} + v.n, v.type, o.updated_at, v.data
-                      FROM o CROSS JOIN LATERAL (VALUES {values}) AS v(n, type, data))
+                      FROM o CROSS JOIN LATERAL (VALUES {values}) AS v(n, type, data)){(outbox ? "," : "")}
+                {(outbox ? $"x AS (INSERT INTO outbox (order_id, first_sequence, last_sequence) SELECT o.order_id, o.last_sequence - {events.Length - 1}, o.last_sequence FROM o)" : "")}
                 SELECT {Columns} FROM o
                 """;
     }
@@ -309,8 +371,8 @@ public sealed class OrderStore : IAsyncDisposable
     }
 
     /// <summary>Records that the order will fail (keeping an earlier decision); compensation follows.</summary>
-    public Task<OrderRow?> DecideFailureAsync(OrderRow order, string reason, CancellationToken ct) => UpdateAsync(order,
-        "compensate_reason = COALESCE(compensate_reason, $3)", "", reason, ct);
+    public Task<OrderRow?> DecideFailureAsync(OrderRow order, string reason, CancellationToken ct) =>
+        UpdateAsync(order, DecideFailureSql, reason, ct);
 
     /// <summary>
     /// Once compensation is done: CANCELLED when a cancel is recorded (a PENDING or a CONFIRMED order), otherwise
@@ -318,16 +380,7 @@ public sealed class OrderStore : IAsyncDisposable
     /// </summary>
     public async Task<OrderRow?> FinishAsync(OrderRow order, CancellationToken ct)
     {
-        await using var command = db.CreateCommand(WithEvents(
-            $"""
-             UPDATE orders SET status = CASE WHEN cancel_requested_at IS NULL THEN 'FAILED' ELSE 'CANCELLED' END,
-                               failure_reason = CASE WHEN cancel_requested_at IS NULL THEN compensate_reason END,
-                               in_request = false, last_sequence = last_sequence + {FailedOrCancelled.Length}, updated_at = now()
-             WHERE order_id = $1 AND lease_token = $2
-               AND ((status = 'PENDING' AND (compensate_reason IS NOT NULL OR cancel_requested_at IS NOT NULL))
-                    OR (status = 'CONFIRMED' AND cancel_requested_at IS NOT NULL))
-             RETURNING *
-             """, FailedOrCancelled));
+        await using var command = db.CreateCommand(sql.Finish);
         command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = order.OrderId });
         command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = order.LeaseToken });
         return await ReadOneAsync(command, ct);
@@ -340,14 +393,7 @@ public sealed class OrderStore : IAsyncDisposable
     /// </summary>
     public async Task<OrderRow?> RequestCancelAsync(Guid orderId, string? reason, Guid leaseToken, TimeSpan lease, CancellationToken ct)
     {
-        await using var command = db.CreateCommand(WithEvents(
-            $"""
-             UPDATE orders SET cancel_requested_at = now(), last_sequence = last_sequence + {CancelRequested.Length}, updated_at = now(),
-                               lease_token = CASE WHEN status = 'CONFIRMED' THEN $2 ELSE lease_token END,
-                               lease_until = CASE WHEN status = 'CONFIRMED' THEN now() + $3 ELSE lease_until END
-             WHERE order_id = $1 AND status IN ('PENDING', 'CONFIRMED') AND cancel_requested_at IS NULL
-             RETURNING *
-             """, CancelRequested));
+        await using var command = db.CreateCommand(sql.RequestCancel);
         command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = orderId });
         command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = leaseToken });
         command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = lease });
@@ -510,15 +556,10 @@ public sealed class OrderStore : IAsyncDisposable
         return scans.Count == 1 ? scans[0] : string.Join(" UNION ALL ", scans.Select(s => $"({s})")) + " " + Newest;
     }
 
-    private async Task<OrderRow?> UpdateAsync(OrderRow order, string set, string extraCondition, string? reason, CancellationToken ct,
-        (string Type, string Data)[]? events = null)
+    /// <summary>Runs <paramref name="statement"/> ($1 the order id, $2 its lease token, $3 <paramref name="reason"/> when given).</summary>
+    private async Task<OrderRow?> UpdateAsync(OrderRow order, string statement, string? reason, CancellationToken ct)
     {
-        var update = $"""
-                      UPDATE orders SET {set}, last_sequence = last_sequence + {events?.Length ?? 0}, updated_at = now()
-                      WHERE order_id = $1 AND lease_token = $2 AND status = 'PENDING' {extraCondition}
-                      RETURNING *
-                      """;
-        await using var command = db.CreateCommand(events is null ? $"WITH o AS ({update}) SELECT {Columns} FROM o" : WithEvents(update, events));
+        await using var command = db.CreateCommand(statement);
         command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = order.OrderId });
         command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = order.LeaseToken });
         if (reason is not null) command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = reason });
