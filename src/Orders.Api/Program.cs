@@ -5,6 +5,7 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddServiceDatabase("orders", typeof(OrdersApi).Assembly);
 builder.AddOrderSaga();
+builder.AddOrderEvents();
 
 var app = builder.Build();
 app.MapDefaultEndpoints();
