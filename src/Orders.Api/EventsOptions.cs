@@ -41,7 +41,7 @@ public sealed class EventsOptions
     [Range(typeof(TimeSpan), "00:00:00.010", "1.00:00:00")]
     public TimeSpan PruneInterval { get; set; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>Rows one prune statement deletes at most (each batch is its own short transaction).</summary>
+    /// <summary>Rows one prune statement looks at, the oldest first, deleting those sent before the retention (each its own short transaction).</summary>
     [Range(1, 100_000)] public int PruneBatchSize { get; set; } = 5_000;
 
     /// <summary>How long a published batch may wait for the broker's confirms before the connection is dropped and the batch retried.</summary>

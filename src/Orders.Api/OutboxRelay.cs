@@ -108,15 +108,20 @@ public sealed class OutboxRelay(EventPublishing publishing, OutboxStore store, E
         return [.. sent];
     }
 
-    /// <summary>Deletes sent rows past the retention in bounded batches, each its own statement, until none is left.</summary>
+    /// <summary>
+    /// Deletes sent rows past the retention in bounded batches, each its own statement, oldest first, until a batch finds
+    /// nothing to delete (the rows after it are younger) or the table ends.
+    /// </summary>
     private async Task PruneAsync(NpgsqlConnection connection, CancellationToken stoppingToken)
     {
-        int deleted, total = 0;
-        do
+        var (total, after) = (0, 0L);
+        while (true)
         {
-            deleted = await OutboxStore.PruneAsync(connection, _options.Retention, _options.PruneBatchSize, stoppingToken);
+            var (deleted, seen, last) = await OutboxStore.PruneAsync(connection, _options.Retention, _options.PruneBatchSize, after, stoppingToken);
             total += deleted;
-        } while (deleted == _options.PruneBatchSize);
+            after = last;
+            if (deleted == 0 || seen < _options.PruneBatchSize) break;
+        }
         if (total > 0) logger.LogDebug("Pruned {Count} sent outbox rows older than {Retention}", total, _options.Retention);
     }
 
@@ -197,8 +202,9 @@ public sealed class EventsBrokerHealthCheck(EventPublishing publishing, EventPub
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
+            // The message only: the relay logs the failure once per outage; a report per probe need not log a stack trace.
             return new HealthCheckResult(context.Registration.FailureStatus,
-                $"The broker is unreachable ({e.Message}); {gauges.Backlog} event(s) wait in the outbox as last counted.", e);
+                $"The broker is unreachable ({e.Message}); {gauges.Backlog} event(s) wait in the outbox as last counted.");
         }
     }
 }

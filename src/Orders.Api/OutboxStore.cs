@@ -44,14 +44,7 @@ public sealed class OutboxStore(NpgsqlDataSource db)
     /// </summary>
     public static async Task<(int Rows, List<OutboxEvent> Events)> ReadBatchAsync(NpgsqlConnection connection, int rows, CancellationToken ct)
     {
-        await using var command = new NpgsqlCommand(
-            """
-            SELECT x.position, e.event_id, e.order_id, e.sequence, e.type, e.occurred_at, e.data::text
-            FROM (SELECT position, order_id, first_sequence, last_sequence FROM outbox
-                  WHERE sent_at IS NULL ORDER BY position LIMIT $1) AS x
-            JOIN order_events e ON e.order_id = x.order_id AND e.sequence BETWEEN x.first_sequence AND x.last_sequence
-            ORDER BY x.position, e.sequence
-            """, connection);
+        await using var command = new NpgsqlCommand(ReadBatchSql, connection);
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = rows });
         var events = new List<OutboxEvent>();
         var read = 0;
@@ -66,6 +59,16 @@ public sealed class OutboxStore(NpgsqlDataSource db)
         return (read, events);
     }
 
+    /// <summary>$1 the rows to read.</summary>
+    internal const string ReadBatchSql =
+        """
+        SELECT x.position, e.event_id, e.order_id, e.sequence, e.type, e.occurred_at, e.data::text
+        FROM (SELECT position, order_id, first_sequence, last_sequence FROM outbox
+              WHERE sent_at IS NULL ORDER BY position LIMIT $1) AS x
+        JOIN order_events e ON e.order_id = x.order_id AND e.sequence BETWEEN x.first_sequence AND x.last_sequence
+        ORDER BY x.position, e.sequence
+        """;
+
     /// <summary>Marks these rows sent (their events confirmed by the broker).</summary>
     public static async Task MarkSentAsync(NpgsqlConnection connection, long[] positions, CancellationToken ct)
     {
@@ -75,20 +78,32 @@ public sealed class OutboxStore(NpgsqlDataSource db)
     }
 
     /// <summary>
-    /// Deletes up to <paramref name="limit"/> rows sent longer than <paramref name="retention"/> ago, oldest position first
-    /// (the primary key's order: sent rows of the past are its first entries); returns how many. Unsent rows are never deleted.
+    /// Looks at the next <paramref name="limit"/> rows after position <paramref name="after"/> (the primary key's order, which
+    /// is about the order they were written and sent in) and deletes those sent longer than <paramref name="retention"/> ago.
+    /// Unsent rows are never deleted. Returns how many it deleted, how many it looked at and the last position among them.
+    /// Looking at the oldest rows only keeps a prune cheap however many younger sent rows the retention keeps: no scan for
+    /// rows to delete, and no index on sent_at for the relay's every mark-sent to maintain.
     /// </summary>
-    public static async Task<int> PruneAsync(NpgsqlConnection connection, TimeSpan retention, int limit, CancellationToken ct)
+    public static async Task<(int Deleted, int Seen, long Last)> PruneAsync(NpgsqlConnection connection, TimeSpan retention, int limit,
+        long after, CancellationToken ct)
     {
-        await using var command = new NpgsqlCommand(
-            """
-            DELETE FROM outbox WHERE position IN (
-                SELECT position FROM outbox WHERE sent_at < now() - $1 ORDER BY position LIMIT $2)
-            """, connection);
+        await using var command = new NpgsqlCommand(PruneSql, connection);
         command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = retention });
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
-        return await command.ExecuteNonQueryAsync(ct);
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = after });
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        await reader.ReadAsync(ct);
+        return ((int)reader.GetInt64(0), (int)reader.GetInt64(1), reader.IsDBNull(2) ? after : reader.GetInt64(2));
     }
+
+    /// <summary>$1 the retention, $2 the rows to look at, $3 the position after which to look.</summary>
+    internal const string PruneSql =
+        """
+        WITH front AS (SELECT position, sent_at FROM outbox WHERE position > $3 ORDER BY position LIMIT $2),
+             -- = ANY(ARRAY(...)): a look-up per row by primary key (IN over the CTE was planned as a hash join over the table).
+             gone AS (DELETE FROM outbox WHERE position = ANY(ARRAY(SELECT position FROM front WHERE sent_at < now() - $1)) RETURNING 1)
+        SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM front), (SELECT max(position) FROM front)
+        """;
 
     /// <summary>
     /// Events waiting to be published (rows of the outbox, each one transition's events) and how long the oldest has
