@@ -48,12 +48,12 @@ public sealed class EventPublisher(EventPublishing publishing, IOptions<EventsOp
             return (0, e);
         }
 
-        using var confirmWait = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        confirmWait.CancelAfter(_options.ConfirmTimeout);
         // Started in order on one channel: the client sends them in the order of the calls (each takes the channel's
         // confirm lock, released to waiters first come, first served), so the broker receives them in this order.
         // Awaited together afterwards, as in the client's PublisherConfirms example; each completes on its confirm.
-        var publishes = new ValueTask[events.Count];
+        // No token is passed to the publishes: one cancelled while waiting for the lock would let a later one go out
+        // before it. The wait for the confirms is what gives up (on time-out or shutdown), by dropping the connection.
+        var publishes = new Task[events.Count];
         for (var i = 0; i < events.Count; i++)
         {
             var e = events[i];
@@ -66,28 +66,36 @@ public sealed class EventPublisher(EventPublishing publishing, IOptions<EventsOp
                 Timestamp = new AmqpTimestamp(new DateTimeOffset(e.OccurredAt, TimeSpan.Zero).ToUnixTimeSeconds()),
             };
             // Not mandatory: an event no queue is bound for is simply not wanted by anyone, and the broker confirms it.
-            publishes[i] = channel.BasicPublishAsync(Exchange, e.Type, mandatory: false, properties, bodies[i], confirmWait.Token);
+            publishes[i] = channel.BasicPublishAsync(Exchange, e.Type, mandatory: false, properties, bodies[i], CancellationToken.None).AsTask();
         }
 
-        var confirmed = 0;
         Exception? failure = null;
-        foreach (var publish in publishes)
+        try
         {
-            try
-            {
-                await publish;
-                if (failure is null) confirmed++;
-            }
-            catch (Exception e)
-            {
-                // Only the confirmed prefix counts: an event after an unconfirmed one is not taken as sent.
-                failure ??= e;
-            }
+            await Task.WhenAll(publishes).WaitAsync(_options.ConfirmTimeout, ct);
         }
-        if (failure is not null)
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             await DropConnectionAsync();
-            ct.ThrowIfCancellationRequested();
+            throw;
+        }
+        catch (TimeoutException e)
+        {
+            failure = e;
+        }
+        catch (Exception)
+        {
+            // Some publish failed (a nack, the channel closed): which ones is read below.
+        }
+
+        // Only the confirmed prefix counts: an event after an unconfirmed one is not taken as sent.
+        var confirmed = 0;
+        while (confirmed < publishes.Length && publishes[confirmed].IsCompletedSuccessfully) confirmed++;
+        if (confirmed < publishes.Length)
+        {
+            failure ??= publishes[confirmed].Exception?.InnerException
+                        ?? new TimeoutException($"The broker did not confirm within {_options.ConfirmTimeout}.");
+            await DropConnectionAsync();
         }
         return (confirmed, failure);
     }
