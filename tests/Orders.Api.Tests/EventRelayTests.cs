@@ -309,9 +309,40 @@ public sealed class EventPublishingTests(PostgresServer pg, RabbitMqFixture brok
     }
 }
 
-/// <summary>With no broker configured nothing is published: no outbox rows, no relay.</summary>
+/// <summary>With no broker configured nothing is published: no outbox rows, no relay. A bad setting stops the start.</summary>
 public sealed class EventPublishingOffTests(PostgresServer pg)
 {
+    public static TheoryData<string, string, string> BadSettings => new()
+    {
+        { "ConnectionStrings:events", "http://oms:s3cret@127.0.0.1:5672", "must be an AMQP URI" },
+        { "ConnectionStrings:events", "oms:s3cret@127.0.0.1", "must be an AMQP URI" },
+        { "Events:BatchSize", "0", "BatchSize" },
+        { "Events:PollInterval", "00:00:00", "PollInterval" },
+        { "Events:MaxReconnectDelay", "00:00:00.050", "must be at least Events:ReconnectDelay" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadSettings))]
+    public void A_bad_events_setting_stops_the_service_at_start_with_a_clear_message(string key, string value, string expected)
+    {
+        // Never reached: the options are checked before the database is.
+        using var host = new ServiceHost<SagaOptions>(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:orders"] = "Host=127.0.0.1;Port=1;Username=nobody;Database=nothing",
+            [key] = value,
+        });
+        var error = Assert.ThrowsAny<Exception>(() => host.Start());
+        var messages = Flatten(error).Select(e => e.Message).ToList();
+        Assert.Contains(messages, m => m.Contains(expected, StringComparison.Ordinal));
+        Assert.Contains(Flatten(error), e => e is Microsoft.Extensions.Options.OptionsValidationException);
+        // A broker URI carries a password: never echoed.
+        Assert.DoesNotContain(messages, m => m.Contains("s3cret", StringComparison.Ordinal));
+    }
+
+    private static IEnumerable<Exception> Flatten(Exception e) =>
+        e is AggregateException a ? [e, .. a.InnerExceptions.SelectMany(Flatten)]
+        : e.InnerException is { } inner ? [e, .. Flatten(inner)] : [e];
+
     [Fact]
     public async Task Without_ConnectionStrings_events_no_outbox_row_is_written_and_no_relay_runs()
     {
