@@ -254,17 +254,21 @@ public sealed class EventPublishingTests(PostgresServer pg, RabbitMqFixture brok
         await system.ReceiveStockAsync(sku, 1_000);
 
         // Both hosts run a relay on their own connection; exactly one session holds the leader lock.
-        await Eventually.UntilAsync(async () => await OmsSystem.ScalarAsync<long>(system.OrdersDb,
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE '% outbox relay'") == 2,
-            Relay.Timeout, "both hosts' relays to be connected");
-        Assert.Equal(1L, await OmsSystem.ScalarAsync<long>(system.OrdersDb,
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"));
+        const string RelaySessions =
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE '% outbox relay'";
+        const string LockHolders =
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+        await Eventually.UntilAsync(async () => await OmsSystem.ScalarAsync<long>(system.OrdersDb, RelaySessions) == 2
+                                                && await OmsSystem.ScalarAsync<long>(system.OrdersDb, LockHolders) == 1,
+            Relay.Timeout, "both hosts' relays to be connected, one of them leading");
 
         var placed = await Task.WhenAll(Enumerable.Range(0, 40).Select(i =>
             Relay.PlaceConfirmedAsync(system, i % 2 == 0 ? system.Orders : replica, sku, $"{sku}-{i}")));
 
         var timeline = await Relay.WaitDeliveredAsync(tap, system, placed);
         Relay.AssertInSequenceOrder(tap.All.Where(e => placed.Contains(Guid.Parse(e.Subject))).ToList(), timeline);
+        Assert.Equal(1L, await OmsSystem.ScalarAsync<long>(system.OrdersDb, LockHolders));
+        Assert.Equal(2L, await OmsSystem.ScalarAsync<long>(system.OrdersDb, RelaySessions));
     }
 
     [Fact]
@@ -381,6 +385,8 @@ public sealed class EventRelayFaultTests(PostgresServer pg)
         await system.ReceiveStockAsync(sku, 100);
         List<Guid> orders = [await Relay.PlaceConfirmedAsync(system, system.Orders, sku, $"{sku}-before")];
         await Relay.WaitDeliveredAsync(tap, system, orders);
+        await Eventually.UntilAsync(async () => await OmsSystem.ScalarAsync<long>(system.OrdersDb,
+            "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0, Relay.Timeout, "the first order's rows to be marked sent");
 
         node.Kill();
         for (var i = 0; i < 5; i++) orders.Add(await Relay.PlaceConfirmedAsync(system, system.Orders, sku, $"{sku}-{i}"));
