@@ -143,8 +143,8 @@ public sealed class EventPublisher(EventPublishing publishing, IOptions<EventsOp
     private ConnectionFactory CreateFactory(string purpose) => new()
     {
         Uri = new Uri(publishing.BrokerUri ?? throw new InvalidOperationException("Publishing is off: no broker is configured.")),
-        // The relay reconnects itself (with backoff) and redeclares what it needs; the client's recovery would replay
-        // publishes on a new channel behind the relay's back.
+        // The relay recovers by itself: on any failure it drops the connection, backs off, connects and declares anew. The
+        // client's own recovery would re-open the channel underneath it while it still judges the failed batch.
         AutomaticRecoveryEnabled = false,
         TopologyRecoveryEnabled = false,
         RequestedConnectionTimeout = _options.ConnectTimeout,

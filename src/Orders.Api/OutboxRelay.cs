@@ -84,7 +84,7 @@ public sealed class OutboxRelay(EventPublishing publishing, OutboxStore store, E
                     logger.LogWarning(failure, "Publishing to the broker failed ({Confirmed} of {Count} events confirmed); events wait in the outbox, retrying in {Delay}",
                         confirmed, events.Count, delay);
                 else
-                    logger.LogWarning("Broker still unreachable ({Message}); retry {Attempt} in {Delay}", failure.Message, brokerFailures, delay);
+                    logger.LogWarning("Publishing to the broker failed again ({Message}); retry {Attempt} in {Delay}", failure.Message, brokerFailures, delay);
                 await Task.Delay(delay, stoppingToken);
                 continue;
             }
