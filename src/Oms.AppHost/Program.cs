@@ -2,6 +2,7 @@
 // PostgreSQL in a container when a container runtime answers, else a private server from the machine's
 // PostgreSQL binaries; then the three services on 8001-8003 (and 9002-9003, internal h2c), each with its own database,
 // connected as its runtime role X (DML only) and migrating as its owner role X_owner (deploy/postgres/provision-roles.sql).
+// RabbitMQ for the order service's events the same way (EventsBroker.cs): container, else a private node, else none.
 using System.Security.Cryptography;
 using Aspire.Hosting.ApplicationModel;
 using Microsoft.Extensions.Configuration;
@@ -133,6 +134,18 @@ else
         }
 }
 
+// --- RabbitMQ (OMS_RABBITMQ_MODE = auto | container | local | off): only the order service gets ConnectionStrings:events. ---
+EventsBroker broker;
+try
+{
+    broker = await EventsBroker.AddAsync(builder, runtime, repoRoot);
+}
+catch (EventsBrokerException e)
+{
+    if (localPostgres is not null) await localPostgres.StopAsync();
+    return Fail(e.Message);
+}
+
 // --- The service token: from the environment, else a fresh one, printed once here and nowhere else. ---
 var tokenFromEnvironment = Environment.GetEnvironmentVariable("OMS_SERVICE_TOKEN");
 var tokenGenerated = string.IsNullOrWhiteSpace(tokenFromEnvironment);
@@ -167,7 +180,7 @@ IResourceBuilder<ProjectResource> Service<TProject>(string name, int port) where
 // endpoint: Aspire would add it to ASPNETCORE_URLS as HTTP/1.1); the order service calls them there.
 var inventory = Service<Projects.Inventory_Api>("inventory", 8002).WithEnvironment("InternalUrls", "http://localhost:9002");
 var payments = Service<Projects.Payments_Api>("payments", 8003).WithEnvironment("InternalUrls", "http://localhost:9003");
-Service<Projects.Orders_Api>("orders", 8001)
+broker.ReferencedBy(Service<Projects.Orders_Api>("orders", 8001))
     .WithEnvironment("Saga__InventoryUrl", "http://localhost:9002")
     .WithEnvironment("Saga__PaymentUrl", "http://localhost:9003")
     .WithEnvironment("Saga__Http2", "true")
@@ -182,7 +195,7 @@ try
         return Fail($"{failure}\nThe container's log: docker logs $(docker ps -aq --filter name=postgres- | head -1)\n" +
             "Or run without containers: OMS_POSTGRES_MODE=local.");
     if (runtime is null) await app.StartAsync();
-    _ = PrintUrlsWhenReadyAsync(app, tokenGenerated);
+    _ = PrintUrlsWhenReadyAsync(app, tokenGenerated, broker.Banner);
     await app.WaitForShutdownAsync();
 }
 catch (OperationCanceledException)
@@ -192,7 +205,7 @@ catch (OperationCanceledException)
 finally
 {
     if (app is not null) await app.DisposeAsync();
-    if (localPostgres is not null) await localPostgres.StopAsync();
+    await Task.WhenAll(localPostgres?.StopAsync() ?? Task.CompletedTask, broker.StopAsync());
 }
 return 0;
 
@@ -233,7 +246,7 @@ static async Task<string?> StartWithContainerAsync(DistributedApplication app, T
 // Aspire resource names allow letters, digits and hyphens only.
 static string ResourceName(string role) => role.Replace('_', '-');
 
-static async Task PrintUrlsWhenReadyAsync(DistributedApplication app, bool tokenGenerated)
+static async Task PrintUrlsWhenReadyAsync(DistributedApplication app, bool tokenGenerated, string events)
 {
     var stopping = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
     var notifications = app.Services.GetRequiredService<ResourceNotificationService>();
@@ -258,8 +271,9 @@ static async Task PrintUrlsWhenReadyAsync(DistributedApplication app, bool token
           Payments   http://localhost:8003   API docs: http://localhost:8003/docs
           Health     /health/ready and /health/live, metrics at /metrics on each service
           Token      OMS_SERVICE_TOKEN {(tokenGenerated ? "generated for this run: printed above" : "taken from your environment")}
+          Events     {events}
           Dashboard  {(string.IsNullOrEmpty(browserToken) ? dashboard : $"{dashboard}/login?t={browserToken}")}
-          Stop       Ctrl-C (stops the services and PostgreSQL)
+          Stop       Ctrl-C (stops the services, PostgreSQL and RabbitMQ)
         =====================================================================
 
         """);
