@@ -106,6 +106,9 @@ public sealed class LocalRabbitMq
     {
         if (!_startedByUs) return;
         _startedByUs = false;
+        // The orchestrator stops the services in the background: let the order service's relay finish its publishes
+        // (and their confirms) and disconnect before the broker goes (an unconfirmed event would be sent again anyway).
+        await WaitForClientsToDisconnectAsync(TimeSpan.FromSeconds(20));
         Console.WriteLine("[rabbitmq] Stopping RabbitMQ...");
         var (code, output) = await RunCtlAsync("rabbitmqctl", ["-q", "shutdown"], null, CancellationToken.None);
         if (code != 0 && await RunCtlAsync("rabbitmq-diagnostics", ["-q", "ping"], null, CancellationToken.None) is (0, _))
@@ -116,6 +119,30 @@ public sealed class LocalRabbitMq
         // epmd refuses to exit while a node is registered, so this never pulls it from under another node.
         await TryRunAsync("epmd", ["-port", EpmdPort.ToString(), "-kill"], null, ToolEnvironment(), CancellationToken.None);
         Console.WriteLine("[rabbitmq] Stopped.");
+    }
+
+    private async Task WaitForClientsToDisconnectAsync(TimeSpan timeout)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(ManagementUrl), Timeout = TimeSpan.FromSeconds(5) };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue(
+            "Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{UserName}:{Password}")));
+        var deadline = DateTime.UtcNow + timeout;
+        var announced = false;
+        try
+        {
+            while (true)
+            {
+                using var connections = JsonDocument.Parse(await http.GetStringAsync("api/connections?columns=name"));
+                if (connections.RootElement.GetArrayLength() == 0 || DateTime.UtcNow > deadline) return;
+                if (!announced) Console.WriteLine("[rabbitmq] Waiting for the services to disconnect...");
+                announced = true;
+                await Task.Delay(250);
+            }
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException)
+        {
+            // Node or management plugin gone: nothing to wait for.
+        }
     }
 
     /// <summary>True when the node accepts an AMQP login with our credentials.</summary>
