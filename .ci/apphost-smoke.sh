@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the local runner as a user would (dotnet run --project src/Oms.AppHost), waits for the three services,
 # checks the README's four scenarios with curl, checks that each service is connected as its runtime role,
+# that the broker the AppHost started (container or local node) receives the scenarios' order events on oms.events,
 # and stops the AppHost with SIGTERM (as Ctrl-C would; a background job of a script ignores SIGINT).
 #   .ci/apphost-smoke.sh [container|local]      (OMS_POSTGRES_MODE, default container)
 # Exit 0 only when every check passed. Needs ports 8001-8003, 9002-9003 and 18888-18890 free. In container mode
@@ -82,6 +83,22 @@ try: v=json.loads(sys.argv[1]).get(sys.argv[2])
 except Exception: v="<not json>"
 print("" if v is None else v)' "$BODY" "$1"; }
 
+# The broker: the banner's Events line names it, its management URL and where its password is. A queue bound to
+# oms.events (the exchange declared as the relay declares it) collects what the scenarios publish.
+EVENTS_LINE="$(grep -m1 '^  Events ' "$LOG" | sed 's/^ *//')"
+say "$EVENTS_LINE"
+MGMT="$(printf '%s\n' "$EVENTS_LINE" | grep -o 'management http://localhost:[0-9]*' | cut -d' ' -f2)"
+check "banner: a broker with its management URL" 1 "$([ -n "$MGMT" ] && echo 1 || echo 0)"
+CREDS="$(printf '%s\n' "$EVENTS_LINE" | sed -n 's/.*password in \([^)]*\)).*/\1/p')"
+if [ -n "$CREDS" ]; then RMQ_PASSWORD="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["oms"])' "$CREDS")"
+else RMQ_PASSWORD="$(dotnet user-secrets list --project src/Oms.AppHost 2>/dev/null | sed -n 's/^Parameters:rabbitmq-password = //p')"; fi
+QUEUE="apphost-smoke-$(openssl rand -hex 4)"
+mgmt() { curl -sS -u "oms:$RMQ_PASSWORD" -H 'content-type: application/json' --max-time 10 "$@"; }
+mgmt -o /dev/null -X PUT "$MGMT/api/exchanges/%2F/oms.events" -d '{"type":"topic","durable":true,"auto_delete":false,"internal":false,"arguments":{}}'
+mgmt -o /dev/null -X PUT "$MGMT/api/queues/%2F/$QUEUE" -d '{"durable":false,"auto_delete":false,"arguments":{}}'
+mgmt -o /dev/null -X POST "$MGMT/api/bindings/%2F/e/oms.events/q/$QUEUE" -d '{"routing_key":"#","arguments":{}}'
+check "management API: queue bound to oms.events" 1 "$(mgmt "$MGMT/api/queues/%2F/$QUEUE/bindings" | python3 -c 'import json,sys; print(sum(b["source"] == "oms.events" for b in json.load(sys.stdin)))' 2>/dev/null)"
+
 SKU="APPHOST-$(openssl rand -hex 4)"
 echo "== scenarios (SKU $SKU)"
 req POST "$INVENTORY/api/v1/stock/items" "{\"item_sku\":\"$SKU\",\"quantity\":10}"
@@ -108,6 +125,22 @@ if [ "$MODE" = container ]; then
     "SELECT string_agg(DISTINCT datname || ':' || usename, ' ' ORDER BY datname || ':' || usename) FROM pg_stat_activity WHERE datname IN ('orders', 'inventory', 'payments')" 2>&1)"
   check "services connected as their runtime roles" "inventory:inventory orders:orders payments:payments" "$sessions"
 fi
+
+# The happy path's order, as CloudEvents on oms.events: created, stock reserved, payment authorized, confirmed.
+events_of() { # the types of order $1's events in the queue so far, in sequence order
+  mgmt -X POST "$MGMT/api/queues/%2F/$QUEUE/get" -d '{"count":1000,"ackmode":"ack_requeue_true","encoding":"auto"}' | python3 -c '
+import json, sys
+seen = {}
+for m in json.load(sys.stdin):
+    e = json.loads(m["payload"])
+    if e.get("subject") == sys.argv[1]: seen[int(e["sequence"])] = e["type"]
+print(" ".join(seen[k] for k in sorted(seen)))' "$1" 2>/dev/null
+}
+EXPECTED="order.created order.stock_reserved order.payment_authorized order.confirmed"
+deadline=$(( $(date +%s) + 60 ))
+until [ "$(events_of "$ID1")" = "$EXPECTED" ] || [ "$(date +%s)" -ge "$deadline" ]; do sleep 1; done
+check "events: the happy path's order on oms.events, in sequence" "$EXPECTED" "$(events_of "$ID1")"
+mgmt -o /dev/null -X DELETE "$MGMT/api/queues/%2F/$QUEUE"
 
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ] || { say "ERROR: $FAILED check(s) failed"; exit 1; }
