@@ -85,6 +85,9 @@ print("" if v is None else v)' "$BODY" "$1"; }
 
 # The broker: the banner's Events line names it, its management URL and where its password is. A queue bound to
 # oms.events (the exchange declared as the relay declares it) collects what the scenarios publish.
+# (The banner comes once Aspire's own health checks saw the services ready, which can be after ours did.)
+deadline=$(( $(date +%s) + 60 ))
+until grep -q '^  Events ' "$LOG" || [ "$(date +%s)" -ge "$deadline" ]; do sleep 1; done
 EVENTS_LINE="$(grep -m1 '^  Events ' "$LOG" | sed 's/^ *//')"
 say "$EVENTS_LINE"
 MGMT="$(printf '%s\n' "$EVENTS_LINE" | grep -o 'management http://localhost:[0-9]*' | cut -d' ' -f2)"
