@@ -5,7 +5,7 @@
 # and stops the AppHost with SIGTERM (as Ctrl-C would; a background job of a script ignores SIGINT).
 #   .ci/apphost-smoke.sh [container|local]      (OMS_POSTGRES_MODE, default container)
 # Exit 0 only when every check passed. Needs ports 8001-8003, 9002-9003 and 18888-18890 free. In container mode
-# the data volume is removed afterwards when this run created it.
+# the data volumes (PostgreSQL's, and RabbitMQ's when its image is there) are removed afterwards when this run created them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,12 +13,14 @@ MODE="${1:-container}"
 TIMEOUT="${APPHOST_SMOKE_TIMEOUT:-300}"
 LOG="$(mktemp /tmp/apphost-smoke.XXXXXX)"
 VOLUME=oms-postgres15-data
+RABBITMQ_VOLUME=oms-rabbitmq-data
 ORDER=http://127.0.0.1:8001 INVENTORY=http://127.0.0.1:8002 PAYMENT=http://127.0.0.1:8003
 T_START=$(date +%s)
 say() { printf '[apphost-smoke %4ss] %s\n' "$(( $(date +%s) - T_START ))" "$*"; }
 
-MADE_VOLUME=0
+MADE_VOLUME=0 MADE_RABBITMQ_VOLUME=0
 if [ "$MODE" = container ] && ! docker volume inspect "$VOLUME" >/dev/null 2>&1; then MADE_VOLUME=1; fi
+if [ "$MODE" = container ] && ! docker volume inspect "$RABBITMQ_VOLUME" >/dev/null 2>&1; then MADE_RABBITMQ_VOLUME=1; fi
 
 PID=""
 # Aspire's orchestrator (dcp) outlives the AppHost briefly while it removes the container and its network.
@@ -46,6 +48,11 @@ cleanup() {
     local deadline=$(( $(date +%s) + 60 ))
     while [ -n "$(docker ps -aq --filter volume="$VOLUME")" ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 1; done
     docker volume rm "$VOLUME" >/dev/null 2>&1 || say "WARNING: could not remove volume $VOLUME"
+  fi
+  if [ "$MADE_RABBITMQ_VOLUME" -eq 1 ] && docker volume inspect "$RABBITMQ_VOLUME" >/dev/null 2>&1; then
+    local deadline=$(( $(date +%s) + 60 ))
+    while [ -n "$(docker ps -aq --filter volume="$RABBITMQ_VOLUME")" ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 1; done
+    docker volume rm "$RABBITMQ_VOLUME" >/dev/null 2>&1 || say "WARNING: could not remove volume $RABBITMQ_VOLUME"
   fi
   say "done, exit $rc"
   exit "$rc"
