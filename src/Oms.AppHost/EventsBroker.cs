@@ -96,13 +96,14 @@ internal sealed class EventsBroker
         // Generated once and kept in the AppHost's user secrets: the data volume keeps the user it was created with.
         var password = builder.AddParameter("rabbitmq-password",
             new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true, persist: true);
-        var rabbit = builder.AddRabbitMQ("rabbitmq", user, password, amqpPort)
-            .WithImageRegistry(null)
+        var rabbit = builder.AddRabbitMQ("rabbitmq", user, password, amqpPort);
+        // The plugin is in the official image's -management tags. Aspire's WithManagementPlugin accepts only its own
+        // docker.io/library/rabbitmq annotation, so it comes before our image replaces it.
+        var management = imageTag.Contains("management", StringComparison.Ordinal);
+        if (management) rabbit.WithManagementPlugin(managementPort);
+        rabbit.WithImageRegistry(null)
             .WithImage(imageName, imageTag)
             .WithDataVolume(ContainerDataVolume);
-        // Aspire enables the plugin only on the official image's -management tags (the plugin is in those images).
-        var management = imageName is "rabbitmq" or "library/rabbitmq" && imageTag.Contains("management", StringComparison.Ordinal);
-        if (management) rabbit.WithManagementPlugin(managementPort);
         Console.WriteLine($"[rabbitmq] RabbitMQ runs in a container ({image}, data volume '{ContainerDataVolume}').");
         var managementText = management
             ? $"management http://localhost:{managementPort}/ (user {LocalRabbitMq.UserName}; password: dotnet user-secrets list --project src/Oms.AppHost)"
