@@ -19,6 +19,7 @@ public sealed class LocalRabbitMq
 {
     public const string UserName = "oms";
     public const string NodeName = "oms@localhost";
+    private const string OrderServiceConnectionPrefix = "Orders.Api ";
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
     // Bounds every call of a RabbitMQ script: the longest, rabbitmqctl wait, is itself bounded by StartTimeout.
     private static readonly TimeSpan ToolTimeout = StartTimeout + TimeSpan.FromSeconds(30);
@@ -132,9 +133,9 @@ public sealed class LocalRabbitMq
         {
             while (true)
             {
-                using var connections = JsonDocument.Parse(await http.GetStringAsync("api/connections?columns=name"));
-                if (connections.RootElement.GetArrayLength() == 0 || DateTime.UtcNow > deadline) return;
-                if (!announced) Console.WriteLine("[rabbitmq] Waiting for the services to disconnect...");
+                using var connections = JsonDocument.Parse(await http.GetStringAsync("api/connections?columns=client_properties"));
+                if (!connections.RootElement.EnumerateArray().Any(IsOrderService) || DateTime.UtcNow > deadline) return;
+                if (!announced) Console.WriteLine("[rabbitmq] Waiting for the order service to disconnect...");
                 announced = true;
                 await Task.Delay(250);
             }
@@ -144,6 +145,13 @@ public sealed class LocalRabbitMq
             // Node or management plugin gone: nothing to wait for.
         }
     }
+
+    // The order service names its connections "<application name> <purpose>" ("Orders.Api outbox relay"); other
+    // clients (a consumer on the host) may stay connected: the broker does not wait for them.
+    private static bool IsOrderService(JsonElement connection) =>
+        connection.TryGetProperty("client_properties", out var properties)
+        && properties.TryGetProperty("connection_name", out var name) && name.ValueKind == JsonValueKind.String
+        && name.GetString()!.StartsWith(OrderServiceConnectionPrefix, StringComparison.Ordinal);
 
     /// <summary>True when the node accepts an AMQP login with our credentials.</summary>
     public async Task<bool> IsHealthyAsync(CancellationToken ct) => await CanLogInAsync(ct);
