@@ -1,7 +1,4 @@
-using System.Net.Mime;
-using System.Text.Json;
 using CloudNative.CloudEvents;
-using CloudNative.CloudEvents.SystemTextJson;
 using Oms.Testing;
 using RabbitMQ.Client;
 
@@ -81,26 +78,10 @@ public sealed class RabbitMqNodeTests
         catch (RabbitMQ.Client.Exceptions.BrokerUnreachableException) { return false; }
     }
 
-    /// <summary>Publishes one event the way the contract says the relay does (structured CloudEvent, persistent, confirmed).</summary>
     private static async Task<CloudEvent> PublishAsync(string amqpUri, Guid orderId, int sequence, string type, object data)
     {
-        var cloudEvent = new CloudEvent(CloudEventsSpecVersion.V1_0, [EventTap.SequenceAttribute])
-        {
-            Id = Guid.NewGuid().ToString(),
-            Source = new Uri("/oms/orders", UriKind.Relative),
-            Type = type,
-            Subject = orderId.ToString(),
-            Time = new DateTimeOffset(2026, 11, 29, 3, 30, 0, TimeSpan.Zero).AddSeconds(sequence),
-            DataContentType = "application/json",
-            Data = JsonSerializer.SerializeToElement(data),
-            [EventTap.SequenceAttribute] = sequence,
-        };
-        var body = new JsonEventFormatter().EncodeStructuredModeMessage(cloudEvent, out ContentType contentType);
-        await using var connection = await new ConnectionFactory { Uri = new Uri(amqpUri) }.CreateConnectionAsync();
-        await using var channel = await connection.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
-        await channel.ExchangeDeclareAsync(EventTap.Exchange, ExchangeType.Topic, durable: true, autoDelete: false);
-        var properties = new BasicProperties { Persistent = true, MessageId = cloudEvent.Id, ContentType = contentType.ToString() };
-        await channel.BasicPublishAsync(EventTap.Exchange, type, mandatory: true, properties, body);
+        var cloudEvent = TestEventPublisher.Create(orderId, sequence, type, data);
+        await TestEventPublisher.PublishAsync(amqpUri, cloudEvent);
         return cloudEvent;
     }
 }
