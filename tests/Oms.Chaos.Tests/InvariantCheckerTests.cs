@@ -238,6 +238,118 @@ public sealed class InvariantCheckerTests
         Assert.Contains($"  - 1 x {c}", report.ToString());
     }
 
+    private static Delivery Delivered(EventRow e) => new(e.EventId.ToString(), e.OrderId.ToString(), e.Sequence);
+
+    /// <summary>Every event of the world once, the orders interleaved (round robin), each order's in sequence order.</summary>
+    private static List<Delivery> InterleavedDeliveries(World world)
+    {
+        var perOrder = world.Events.GroupBy(e => e.OrderId).Select(g => new Queue<EventRow>(g.OrderBy(e => e.Sequence))).ToList();
+        var deliveries = new List<Delivery>();
+        while (perOrder.Any(q => q.Count > 0))
+            foreach (var queue in perOrder.Where(q => q.Count > 0))
+                deliveries.Add(Delivered(queue.Dequeue()));
+        return deliveries;
+    }
+
+    private static ChaosResult CheckDeliveries(World world, List<Delivery> deliveries)
+    {
+        var result = new ChaosResult();
+        InvariantChecker.CheckDeliveries(result, world.Events, deliveries);
+        return result;
+    }
+
+    [Fact]
+    public void EveryEventDeliveredOnceInSequenceOrderPerOrderPasses()
+    {
+        var world = new World();
+        var result = CheckDeliveries(world, InterleavedDeliveries(world));
+        Assert.Empty(result.Violations);
+        Assert.Equal(15, result.EventDeliveries);
+        Assert.Equal(15, result.EventsDelivered);
+        Assert.Equal(0, result.DuplicateDeliveries);
+    }
+
+    [Fact]
+    public void DuplicatesAreAllowedAndCountedEvenWhenTheyComeBackOutOfOrder()
+    {
+        var world = new World();
+        var deliveries = InterleavedDeliveries(world);
+        // A broker restart redelivers what was unacked: a second copy of three events, the later ones before the earlier.
+        var cancelled = world.Events.Where(e => e.OrderId == world.Cancelled).OrderBy(e => e.Sequence).ToList();
+        deliveries.AddRange([Delivered(cancelled[4]), Delivered(cancelled[1]), Delivered(cancelled[0])]);
+        // And a relay crash between publish and mark-sent publishes one again right after the first copy.
+        var declined = world.Events.First(e => e.OrderId == world.Declined && e.Sequence == 2);
+        deliveries.Insert(deliveries.FindIndex(d => d.Id == declined.EventId.ToString()) + 1, Delivered(declined));
+
+        var result = CheckDeliveries(world, deliveries);
+        Assert.Empty(result.Violations);
+        Assert.Equal(19, result.EventDeliveries);
+        Assert.Equal(15, result.EventsDelivered);
+        Assert.Equal(4, result.DuplicateDeliveries);
+    }
+
+    [Fact]
+    public void AnEventNeverDeliveredIsReported()
+    {
+        var world = new World();
+        var lost = world.Events.Single(e => e.OrderId == world.Confirmed && e.Sequence == 3);
+        var deliveries = InterleavedDeliveries(world);
+        deliveries.RemoveAll(d => d.Id == lost.EventId.ToString());
+
+        var result = CheckDeliveries(world, deliveries);
+        Assert.Equal([$"event {lost.EventId} ({PaymentAuthorized}, order {world.Confirmed} sequence 3) was never delivered"], result.Violations);
+        Assert.Equal(14, result.EventsDelivered);
+        Assert.Equal(0, result.DuplicateDeliveries);
+    }
+
+    [Fact]
+    public void FirstDeliveriesOutOfSequenceOrderAreReportedAndALaterCopyDoesNotRepairThem()
+    {
+        var world = new World();
+        var deliveries = InterleavedDeliveries(world);
+        var events = world.Events.Where(e => e.OrderId == world.Confirmed).OrderBy(e => e.Sequence).ToList();
+        int At(EventRow e) => deliveries.FindIndex(d => d.Id == e.EventId.ToString());
+        // Swap the first deliveries of sequences 2 and 3, then deliver both again in the right order.
+        (deliveries[At(events[1])], deliveries[At(events[2])]) = (deliveries[At(events[2])], deliveries[At(events[1])]);
+        deliveries.AddRange([Delivered(events[1]), Delivered(events[2])]);
+
+        var result = CheckDeliveries(world, deliveries);
+        Assert.Equal([$"events of order {world.Confirmed} first delivered in sequence order 1,3,2,4, not increasing"], result.Violations);
+        Assert.Equal(15, result.EventsDelivered);
+        Assert.Equal(2, result.DuplicateDeliveries);
+    }
+
+    [Fact]
+    public void ADeliveryThatIsNoTimelineEventOrNamesTheWrongOrderOrSequenceIsReported()
+    {
+        var world = new World();
+        var deliveries = InterleavedDeliveries(world);
+        var stranger = Guid.NewGuid();
+        deliveries.Add(new Delivery(stranger.ToString(), world.Confirmed.ToString(), 5));
+        deliveries.Add(new Delivery("not-a-guid", world.Confirmed.ToString(), 6));
+        var created = world.Events.Single(e => e.OrderId == world.Declined && e.Sequence == 1);
+        deliveries[deliveries.FindIndex(d => d.Id == created.EventId.ToString())] = new Delivery(created.EventId.ToString(), world.Cancelled.ToString(), 1);
+
+        var violations = CheckDeliveries(world, deliveries).Violations;
+        Assert.Contains($"delivered event {stranger} (order {world.Confirmed}, sequence 5) is in no timeline", violations);
+        Assert.Contains($"delivery with id 'not-a-guid' (subject {world.Confirmed}) that is not an event id", violations);
+        Assert.Contains($"delivered event {created.EventId} names order {world.Cancelled} sequence 1, its timeline row order {world.Declined} sequence 1", violations);
+        Assert.Equal(3, violations.Count);
+    }
+
+    [Fact]
+    public void WithABrokerTheRunFailsUntilTheOutboxDrainedAndPrintsTheDeliveryCounts()
+    {
+        var result = new ChaosResult { Broker = true, PendingAfterDrain = 0, OutboxBacklog = 3, EventDeliveries = 12, EventsDelivered = 10, DuplicateDeliveries = 2, TimelineEvents = 10 };
+        Assert.False(result.Success);
+        result.OutboxBacklog = 0;
+        Assert.True(result.Success);
+        using var report = new StringWriter();
+        result.Print(report);
+        Assert.Contains("events delivered       10 of 10 timeline events (12 deliveries, 2 duplicates)", report.ToString());
+        Assert.True(new ChaosResult { PendingAfterDrain = 0 }.Success); // no broker: no outbox to wait for
+    }
+
     [Fact]
     public void EventsOfAnOrderThatDoesNotExistAreReported()
     {
