@@ -151,7 +151,7 @@ public static class InvariantChecker
                 violations.Add($"delivered event {id} (order {delivery.Subject}, sequence {delivery.Sequence}) is in no timeline");
                 continue;
             }
-            if (delivery.Subject != row.OrderId.ToString() || delivery.Sequence != row.Sequence)
+            if (!Guid.TryParse(delivery.Subject, out var subject) || subject != row.OrderId || delivery.Sequence != row.Sequence)
                 violations.Add($"delivered event {id} names order {delivery.Subject} sequence {delivery.Sequence}, its timeline row order {row.OrderId} sequence {row.Sequence}");
             if (!firstSequences.TryGetValue(row.OrderId, out var sequences)) firstSequences[row.OrderId] = sequences = [];
             sequences.Add(row.Sequence);

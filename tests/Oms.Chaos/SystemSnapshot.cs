@@ -35,6 +35,18 @@ public sealed record SystemSnapshot(
         return (long)(await command.ExecuteScalarAsync(ct))!;
     }
 
+    /// <summary>The ids of every event of every timeline, as a consumer sees them (CloudEvent ids).</summary>
+    public static async Task<HashSet<string>> EventIdsAsync(string ordersDb, CancellationToken ct)
+    {
+        await using var connection = new NpgsqlConnection(Unpooled(ordersDb));
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand("SELECT event_id FROM order_events", connection);
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        var ids = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        while (await reader.ReadAsync(ct)) ids.Add(reader.GetGuid(0).ToString());
+        return ids;
+    }
+
     // Where the lines live. An order's lines are in order_lines; one without rows there (stored before lines existed)
     // is its orders.item_sku/quantity. The same for a reservation and reservation_lines.
     private const string OrderLinesSql = "SELECT order_id, item_sku, quantity FROM order_lines";
