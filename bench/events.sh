@@ -16,7 +16,9 @@
 #   OMS_EVENTS_CLIENTS=64
 #   OMS_EVENTS_OUTAGE=60    seconds the broker is down in the drain part
 #   OMS_EVENTS_BEFORE=20    seconds of load before the outage (the steady backlog is taken from its last 10 s)
-#   OMS_EVENTS_AFTER=120    seconds the load goes on once the broker is back (the drain runs under full load while it lasts)
+#   OMS_EVENTS_AFTER=120    seconds the load goes on once the broker is back (the drain runs under full load while it lasts;
+#                           the load runs BEFORE + OUTAGE + START_MARGIN + AFTER seconds in all)
+#   OMS_EVENTS_START_MARGIN=60  room in the load's length for the broker's start, slow on a saturated box
 #   OMS_EVENTS_DRAIN_LIMIT=600  longest wait for the backlog to drain after the broker is back
 # plus everything bench/run-system.sh reads (OMS_TRACING, OMS_BENCH_LINES, ...).
 #
@@ -38,6 +40,7 @@ CLIENTS="${OMS_EVENTS_CLIENTS:-64}"
 OUTAGE="${OMS_EVENTS_OUTAGE:-60}"
 BEFORE="${OMS_EVENTS_BEFORE:-20}"
 AFTER="${OMS_EVENTS_AFTER:-120}"
+START_MARGIN="${OMS_EVENTS_START_MARGIN:-60}"
 DRAIN_LIMIT="${OMS_EVENTS_DRAIN_LIMIT:-600}"
 EVENTS_URI="amqp://guest:guest@127.0.0.1:${OMS_RABBITMQ_PORT:-18672}/"   # the node of bench/run-system.sh
 PSQL=(psql -h 127.0.0.1 -p "${OMS_PG_PORT:-25432}" -U postgres -d orders -qAt)
@@ -82,52 +85,61 @@ gauge() { curl -fsS "http://127.0.0.1:${OMS_ORDERS_PORT:-18001}/metrics" 2>/dev/
 now() { date +%s.%N; }
 
 # (c)
+# The backlog is sampled from the outbox table: every second before and during the outage, every 0.25 s once the broker is
+# back. The relay resumes when its reconnect backoff (Events:ReconnectDelay doubling up to Events:MaxReconnectDelay) next
+# tries the broker, so "broker back -> resumed" and the drain itself are reported apart.
 drain() {
-  echo "== drain: $CLIENTS clients; broker stopped after ${BEFORE}s for ${OUTAGE}s, load on for ${AFTER}s after it is back; $(build_info)"
+  echo "== drain: $CLIENTS clients; broker stopped after ${BEFORE}s for ${OUTAGE}s, load on until ${AFTER}s after it is back; $(build_info)"
   export OMS_EVENTS=1
   start_fresh_system
-  local load=$((BEFORE + OUTAGE + AFTER)) samples="$OUT/drain-samples.txt"
+  local load=$((BEFORE + OUTAGE + START_MARGIN + AFTER)) samples="$OUT/drain-samples.txt"
   "${LG[@]}" --clients "$CLIENTS" --duration "${load}s" --warmup 0s --events-uri "$EVENTS_URI" --events-wait 5s >"$OUT/drain-lg.txt" 2>"$OUT/drain-lg.log" &
   local lg=$! t0 t
   t0="$(now)"
-  sample() { local b; b="$(backlog)"; t="$(now)"; echo "$(awk -v t="$t" -v t0="$t0" 'BEGIN {printf "%.1f", t-t0}') $b" >>"$samples"; }
+  since() { awk -v t="$(now)" -v from="$1" 'BEGIN {printf "%.2f", t - from}'; }
+  sample() { local b; b="$(backlog)"; echo "$(since "$t0") $b" >>"$samples"; }
   : >"$samples"
-  while awk -v t="$(now)" -v t0="$t0" -v b="$BEFORE" 'BEGIN {exit !(t-t0 < b)}'; do sample; sleep 1; done
+  while (( $(since "$t0" | cut -d. -f1) < BEFORE )); do sample; sleep 1; done
   local steady
   steady="$(awk -v from=$((BEFORE - 10)) '$1 >= from {if ($2 > m) m = $2} END {print m+0}' "$samples")"
-  local down up back drained="" peak_gauge=""
+  local down back
   down="$(now)"
   "$ROOT/bench/run-system.sh" broker-stop >/dev/null
-  echo "broker stopped at $(awk -v t="$down" -v t0="$t0" 'BEGIN {printf "%.1f", t-t0}') s (steady backlog before it: $steady events)"
-  while awk -v t="$(now)" -v d="$down" -v o="$OUTAGE" 'BEGIN {exit !(t-d < o)}'; do sample; sleep 1; done
-  peak_gauge="$(gauge)"
-  up="$(now)"
-  OMS_EVENTS=1 "$ROOT/bench/run-system.sh" broker-start >/dev/null
+  echo "broker stopped at $(awk -v d="$down" -v t0="$t0" 'BEGIN {printf "%.1f", d - t0}') s (steady backlog before it: $steady events)"
+  while (( $(since "$down" | cut -d. -f1) < OUTAGE )); do sample; sleep 1; done
+  echo "gauges at the end of the outage (refreshed every Events:GaugeInterval): $(gauge)"
+  local starting
+  starting="$(now)"
+  "$ROOT/bench/run-system.sh" broker-start >/dev/null
   back="$(now)"
+  local t_back
+  t_back="$(awk -v b="$back" -v t0="$t0" 'BEGIN {printf "%.2f", b - t0}')"
   sample
-  local at_back
-  at_back="$(tail -1 "$samples" | awk '{print $2}')"
-  echo "broker back at $(awk -v t="$back" -v t0="$t0" 'BEGIN {printf "%.1f", t-t0}') s (its start took $(awk -v a="$up" -v b="$back" 'BEGIN {printf "%.1f", b-a}') s); backlog then $at_back events; gauges before the start: ${peak_gauge:-none}"
+  echo "broker back at $t_back s, down $(awk -v a="$down" -v b="$back" 'BEGIN {printf "%.1f", b - a}') s in all (its start took $(awk -v a="$starting" -v b="$back" 'BEGIN {printf "%.1f", b - a}') s)"
   # Drained = back at the steady level of before the outage (under load some events are always on their way).
-  while awk -v t="$(now)" -v b="$back" -v l="$DRAIN_LIMIT" 'BEGIN {exit !(t-b < l)}'; do
-    sleep 1
+  local drained=""
+  while (( $(since "$back" | cut -d. -f1) < DRAIN_LIMIT )); do
+    sleep 0.25
     sample
-    if (( $(tail -1 "$samples" | awk '{print $2}') <= steady )); then drained="$(now)"; break; fi
+    if (( $(tail -1 "$samples" | awk '{print $2}') <= steady )); then drained="$(tail -1 "$samples" | awk '{print $1}')"; break; fi
   done
   local lg_running=1
   kill -0 "$lg" 2>/dev/null || lg_running=0
-  local peak
-  peak="$(awk '{if ($2 > m) m = $2} END {print m+0}' "$samples")"
-  echo "backlog peak: $peak events (outbox table; sampled every second: $samples)"
+  local peak resume_at plateau
+  # The plateau: the backlog once the broker was back, until the relay resumed (the last sample before it first fell).
+  read -r peak resume_at plateau < <(awk -v tb="$t_back" '{if ($2 > m) m = $2} $1 >= tb && !done {if (n && $2 < last) done = 1; else {at = $1; last = $2; n++}} END {print m+0, at, last}' "$samples")
+  echo "backlog peak: $peak events (outbox table; samples: $samples)"
   if [[ -z "$drained" ]]; then
     echo "NOT drained within ${DRAIN_LIMIT}s of the broker's return: backlog $(tail -1 "$samples" | awk '{print $2}') events"
   else
     local secs created
-    secs="$(awk -v a="$back" -v b="$drained" 'BEGIN {printf "%.1f", b-a}')"
-    # Events written meanwhile (the load goes on): the relay published the backlog plus those.
-    created="$("${PSQL[@]}" -c "SELECT count(*) FROM order_events WHERE occurred_at >= to_timestamp($back) AND occurred_at < to_timestamp($drained)")"
-    echo "drained to the steady level ($steady) in $secs s after the broker was back ($([[ $lg_running == 1 ]] && echo 'under full load throughout' || echo 'the load ended before'))"
-    echo "drain rate: net $(awk -v p="$at_back" -v s="$steady" -v d="$secs" 'BEGIN {printf "%.0f", (p-s)/d}') events/s (backlog down), relay $(awk -v p="$at_back" -v s="$steady" -v c="$created" -v d="$secs" 'BEGIN {printf "%.0f", (p-s+c)/d}') events/s published (the backlog plus the $created events committed meanwhile)"
+    secs="$(awk -v a="$resume_at" -v b="$drained" 'BEGIN {printf "%.2f", b - a}')"
+    # Events committed meanwhile (the load goes on): the relay published the backlog plus those.
+    created="$("${PSQL[@]}" -c "SELECT count(*) FROM order_events WHERE occurred_at >= to_timestamp($t0 + $resume_at) AND occurred_at < to_timestamp($t0 + $drained)")"
+    echo "relay resumed $(awk -v a="$t_back" -v b="$resume_at" 'BEGIN {printf "%.1f", b - a}') s after the broker was back (backlog $plateau); drained to the steady level ($steady) $secs s later" \
+         "($([[ $lg_running == 1 ]] && echo 'under full load throughout' || echo 'the load had ended'))"
+    echo "drain rate: net $(awk -v p="$plateau" -v s="$steady" -v d="$secs" 'BEGIN {printf "%.0f", (p - s) / d}') events/s (backlog down)," \
+         "relay $(awk -v p="$plateau" -v s="$steady" -v c="$created" -v d="$secs" 'BEGIN {printf "%.0f", (p - s + c) / d}') events/s published (the backlog plus the $created events committed meanwhile); resolution 0.25 s"
   fi
   wait "$lg" || true
   echo "load: $(sed -n 's/^orders\/s *\([0-9.]*\).*/\1 orders\/s over the whole run/p' "$OUT/drain-lg.txt")"
