@@ -359,11 +359,9 @@ public sealed class InvariantCheckerTests
         Assert.Contains(world.Check(), v => v == $"timeline of {ghost}: 1 events for an order that does not exist");
     }
 
-    [Fact]
-    public async Task AgainstTheDatabasesAsMigratedItPassesAConsistentStateAndReportsEachBrokenInvariant()
+    /// <summary>The three databases, each migrated by its service's own migrations.</summary>
+    private static async Task<Dictionary<string, string>> MigratedDatabasesAsync(ChaosPostgres pg)
     {
-        await using var pg = new ChaosPostgres();
-        await pg.StartAsync();
         var root = ChaosRunner.RepoRoot();
         var dbs = new Dictionary<string, string>();
         foreach (var (name, project) in new[] { ("orders", "Orders.Api"), ("inventory", "Inventory.Api"), ("payments", "Payments.Api") })
@@ -372,6 +370,61 @@ public sealed class InvariantCheckerTests
             foreach (var migration in Directory.GetFiles(Path.Combine(root, "src", project, "Migrations"), "*.sql").Order(StringComparer.Ordinal))
                 await TestDb.ExecuteAsync(dbs[name], await File.ReadAllTextAsync(migration, TestContext.Current.CancellationToken));
         }
+        return dbs;
+    }
+
+    [Fact]
+    public async Task AgainstTheOrdersDatabaseTheBacklogCountsUnsentEventsAndDeliveriesAreCheckedAgainstTheStoredTimeline()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var pg = new ChaosPostgres();
+        await pg.StartAsync();
+        var dbs = await MigratedDatabasesAsync(pg);
+
+        // A confirmed order: created (its own outbox row, sent), then the confirm's three events in one row, not sent yet.
+        var order = Guid.NewGuid();
+        var events = new[] { Created, StockReserved, PaymentAuthorized, OrderConfirmed }
+            .Select((type, i) => new EventRow(Guid.NewGuid(), order, i + 1, type, null)).ToList();
+        var eventValues = string.Join(", ", events.Select(e => $"('{e.EventId}', '{order}', {e.Sequence}, '{e.Type}', now(), '{{}}')"));
+        await TestDb.ExecuteAsync(dbs["orders"], $$"""
+            INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until, last_sequence)
+            VALUES ('{{order}}', 'k1', 'S', 1, 10.00, 'CONFIRMED', gen_random_uuid(), now(), 4);
+            INSERT INTO order_events (event_id, order_id, sequence, type, occurred_at, data) VALUES {{eventValues}};
+            INSERT INTO outbox (order_id, first_sequence, last_sequence, sent_at) VALUES ('{{order}}', 1, 1, now()), ('{{order}}', 2, 4, NULL);
+            """);
+        Assert.Equal(3, await SystemSnapshot.CountOutboxBacklogAsync(dbs["orders"], ct));
+        Assert.Equal(events.Select(e => e.EventId.ToString()).ToHashSet(), await SystemSnapshot.EventIdsAsync(dbs["orders"], ct));
+        await TestDb.ExecuteAsync(dbs["orders"], "UPDATE outbox SET sent_at = now() WHERE sent_at IS NULL");
+        Assert.Equal(0, await SystemSnapshot.CountOutboxBacklogAsync(dbs["orders"], ct));
+
+        // Delivered as the relay sends them (upper-case ids and subject too: a GUID is a GUID), created twice.
+        List<Delivery> deliveries = [.. events.Select(e => new Delivery(e.EventId.ToString().ToUpperInvariant(), order.ToString().ToUpperInvariant(), e.Sequence))];
+        deliveries.Add(deliveries[0]);
+        List<OrderPlan> plans = [new(0, "k1", "S", 1, 10.00m, false, false)];
+        var received = new Dictionary<string, long> { ["S"] = 1 };
+        await TestDb.ExecuteAsync(dbs["inventory"], $"""
+            INSERT INTO items (sku, available) VALUES ('S', 0);
+            INSERT INTO reservations (order_id, sku, quantity, status) VALUES ('{order}', 'S', 1, 'RESERVED');
+            """);
+        await TestDb.ExecuteAsync(dbs["payments"], $"INSERT INTO payments (order_id, payment_id, amount, status) VALUES ('{order}', gen_random_uuid(), 10.00, 'AUTHORIZED')");
+        var ok = new ChaosResult();
+        await InvariantChecker.CheckAsync(ok, dbs["orders"], dbs["inventory"], dbs["payments"], received, new HashSet<string>(), plans, deliveries);
+        Assert.Empty(ok.Violations);
+        Assert.Equal((5, 4, 1), (ok.EventDeliveries, ok.EventsDelivered, ok.DuplicateDeliveries));
+
+        // The confirm's events lost on the way (only created arrived): three missing.
+        var lost = new ChaosResult();
+        await InvariantChecker.CheckAsync(lost, dbs["orders"], dbs["inventory"], dbs["payments"], received, new HashSet<string>(), plans, deliveries[..1]);
+        Assert.Equal(3, lost.Violations.Count(v => v.EndsWith("was never delivered", StringComparison.Ordinal)));
+        Assert.Equal(1, lost.EventsDelivered);
+    }
+
+    [Fact]
+    public async Task AgainstTheDatabasesAsMigratedItPassesAConsistentStateAndReportsEachBrokenInvariant()
+    {
+        await using var pg = new ChaosPostgres();
+        await pg.StartAsync();
+        var dbs = await MigratedDatabasesAsync(pg);
 
         // Received S 10, T 5. k1: one line S x3, CONFIRMED. k2: two lines (S x2, T x1), confirmed then cancelled: its
         // reservation released and its payment voided. k3: one line S x1, declined and compensated.
