@@ -71,3 +71,37 @@ public sealed class RelayLagTests
         Assert.Contains("(1 events committed in the measured window; 2 deliveries, 1 duplicates)", with.ToText());
     }
 }
+
+/// <summary>The consumer against a real broker: it binds to oms.events itself, so an event published after it started is measured.</summary>
+public sealed class RelayLagMeterTests
+{
+    [Fact]
+    public async Task The_meter_receives_every_event_type_published_to_oms_events_and_measures_it()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var node = await Oms.Testing.RabbitMqNode.StartAsync();
+        var tally = new RelayLagTally();
+        var start = DateTimeOffset.UtcNow;
+        tally.SetWindow(start.AddMinutes(-1), start.AddMinutes(1));
+        await using (await RelayLagMeter.StartAsync(new Uri(node.AmqpUri), tally, ct))
+        {
+            var factory = new RabbitMQ.Client.ConnectionFactory { Uri = new Uri(node.AmqpUri) };
+            await using var connection = await factory.CreateConnectionAsync(ct);
+            await using var channel = await connection.CreateChannelAsync(cancellationToken: ct);
+            string[] types = ["order.created", "order.confirmed", "order.cancelled"];
+            foreach (var (type, i) in types.Select((t, i) => (t, i)))
+            {
+                var body = Encoding.UTF8.GetBytes($$"""{"specversion":"1.0","id":"e{{i}}","type":"{{type}}","time":"{{start:O}}"}""");
+                await channel.BasicPublishAsync(RelayLagMeter.Exchange, type, mandatory: true, new RabbitMQ.Client.BasicProperties(), body, ct);
+            }
+
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (tally.Measured < types.Length && DateTime.UtcNow < deadline) await Task.Delay(50, ct);
+        }
+
+        var summary = tally.Summarize();
+        Assert.Equal(3, summary.Deliveries);
+        Assert.Equal(3, summary.LagMs.Count);
+        Assert.True(summary.LagMs.MaxMs < 60_000, $"lag {summary.LagMs.MaxMs} ms: measured from the event's time, not some other clock");
+    }
+}
