@@ -5,6 +5,7 @@
 #   bench/run-system.sh stop
 #   bench/run-system.sh status
 #   bench/run-system.sh postgres  # only the private PostgreSQL (bench/list-explain.sh); stop stops it
+#   bench/run-system.sh broker-stop / broker-start   # with OMS_EVENTS=1: an outage of the broker (bench/events.sh)
 #
 # PostgreSQL runs from the machine's binaries (as the postgres user when root) with durable commits:
 # fsync and synchronous_commit stay on. Settings (environment):
@@ -27,6 +28,10 @@
 #                   else generated and kept in <state>/api-key (the load generator reads OMS_API_KEY; bench/lib.sh exports it)
 #   OMS_RATE_LIMIT  RateLimit:PermitsPerSecond per API key (per client address when open)
 #                   default: off; 1000000 with OMS_API_KEYS=1 (configured, never binding)
+#   OMS_EVENTS=1    publishing on: a private RabbitMQ node from the machine's binaries (data in <state>/rabbitmq, its own
+#                   epmd, guest over loopback, no management plugin) on OMS_RABBITMQ_PORT (default 18672; its Erlang
+#                   distribution on +1, its epmd on +2), and the order service gets ConnectionStrings__events. Default 0:
+#                   no broker, ConnectionStrings__events empty, publishing off (no outbox rows)
 #   OMS_SKIP_BUILD=1  do not run dotnet build first
 set -euo pipefail
 
@@ -45,6 +50,11 @@ INVENTORY_H2C_PORT=$((INVENTORY_PORT + 100))
 PAYMENTS_H2C_PORT=$((PAYMENTS_PORT + 100))
 TRACING="${OMS_TRACING:-1}"
 SERVICES=(Orders.Api Inventory.Api Payments.Api)
+EVENTS="${OMS_EVENTS:-0}"
+RMQ_DIR="$STATE/rabbitmq"
+RMQ_PORT="${OMS_RABBITMQ_PORT:-18672}"
+RMQ_SBIN=/usr/lib/rabbitmq/bin
+EVENTS_URI="amqp://guest:guest@127.0.0.1:$RMQ_PORT/"
 
 pg_bin() {
   local d
@@ -143,6 +153,9 @@ start_service() {
       export Auth__ApiKeys__0__Scopes__0="orders:read orders:write stock:read stock:write payments:read"
     fi
     [[ -n "$RATE_LIMIT" ]] && export RateLimit__PermitsPerSecond="$RATE_LIMIT"
+    # Empty: publishing off. Only the order service publishes.
+    export ConnectionStrings__events=""
+    [[ "$EVENTS" == 1 && "$db" == orders ]] && export ConnectionStrings__events="$EVENTS_URI"
     export Logging__LogLevel__Default=Warning
     export Logging__LogLevel__Microsoft=Warning
     exec nohup dotnet "$dll" >"$STATE/$name.log" 2>&1
@@ -164,6 +177,52 @@ start_sink() {
   done
   echo "trace sink did not start; see $STATE/Oms.TraceSink.log" >&2
   return 1
+}
+
+# The broker's environment: everything of its own under $RMQ_DIR (not /etc/rabbitmq, not /var/lib/rabbitmq, not the
+# machine's epmd on 4369), so it runs as root or anyone, next to other nodes.
+rmq_env() {
+  export HOME="$RMQ_DIR" RABBITMQ_CONF_ENV_FILE="$RMQ_DIR/rabbitmq-env.conf" RABBITMQ_NODENAME="oms-bench-$RMQ_PORT@localhost" \
+    RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$RMQ_PORT" RABBITMQ_DIST_PORT=$((RMQ_PORT + 1)) ERL_EPMD_PORT=$((RMQ_PORT + 2)) \
+    RABBITMQ_MNESIA_BASE="$RMQ_DIR/mnesia" RABBITMQ_LOG_BASE="$RMQ_DIR/log" RABBITMQ_CONFIG_FILE="$RMQ_DIR/rabbitmq.conf" \
+    RABBITMQ_ADVANCED_CONFIG_FILE="$RMQ_DIR/advanced.config" RABBITMQ_ENABLED_PLUGINS_FILE="$RMQ_DIR/enabled_plugins" \
+    RABBITMQ_PLUGINS_EXPAND_DIR="$RMQ_DIR/plugins-expand" RABBITMQ_PID_FILE="$RMQ_DIR/node.pid"
+}
+
+broker_pid() { [[ -f "$RMQ_DIR/node.pid" ]] && kill -0 "$(cat "$RMQ_DIR/node.pid")" 2>/dev/null && cat "$RMQ_DIR/node.pid"; }
+
+cmd_broker_start() {
+  [[ -x "$RMQ_SBIN/rabbitmq-server" ]] || { echo "$RMQ_SBIN/rabbitmq-server missing: apt-get install rabbitmq-server" >&2; return 1; }
+  if broker_pid >/dev/null; then echo "rabbitmq already running (pid $(broker_pid))"; return; fi
+  mkdir -p "$RMQ_DIR/log"
+  printf 'listeners.tcp.1 = 127.0.0.1:%s\nlog.console = false\nlog.file.level = warning\n' "$RMQ_PORT" >"$RMQ_DIR/rabbitmq.conf"
+  echo '[].' >"$RMQ_DIR/enabled_plugins"
+  : >"$RMQ_DIR/rabbitmq-env.conf"
+  (
+    rmq_env
+    epmd -port "$ERL_EPMD_PORT" -daemon
+    rm -f "$RABBITMQ_PID_FILE"
+    exec nohup "$RMQ_SBIN/rabbitmq-server" >>"$RMQ_DIR/console.log" 2>&1 </dev/null
+  ) &
+  local i
+  # Ready = its AMQP listener accepts (it opens last in the boot).
+  for i in $(seq 1 240); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$RMQ_PORT") 2>/dev/null; then echo "rabbitmq started on 127.0.0.1:$RMQ_PORT (pid $(broker_pid), data $RMQ_DIR)"; return 0; fi
+    sleep 0.25
+  done
+  echo "rabbitmq did not open 127.0.0.1:$RMQ_PORT within 60 s; see $RMQ_DIR/console.log and $RMQ_DIR/log" >&2
+  tail -20 "$RMQ_DIR/console.log" >&2
+  return 1
+}
+
+# A clean stop (SIGTERM: the node shuts down in order), SIGKILL after 30 s; its epmd stays, as on a real host.
+cmd_broker_stop() {
+  local pid
+  pid="$(broker_pid)" || { echo "rabbitmq not running"; return 0; }
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  echo "rabbitmq stopped"
 }
 
 wait_ready() {
@@ -211,6 +270,7 @@ cmd_start() {
     RATE_LIMIT="${RATE_LIMIT:-1000000}"
   fi
   [[ "$TRACING" == 1 ]] && start_sink
+  [[ "$EVENTS" == 1 ]] && cmd_broker_start
   # Inventory and payments first: the order service calls them.
   # With h2c, inventory and payments also listen on an internal HTTP/2-only endpoint (port + 100; Kestrel speaks
   # h2c only on an Http2-only endpoint), and the order service calls them there.
@@ -233,6 +293,7 @@ cmd_status() {
     case $s in Orders.Api) port=$ORDERS_PORT ;; Inventory.Api) port=$INVENTORY_PORT ;; *) port=$PAYMENTS_PORT ;; esac
     echo "$s pid $(cat "$STATE/$s.pid" 2>/dev/null || echo -)  http://127.0.0.1:$port"
   done
+  if broker_pid >/dev/null; then echo "rabbitmq pid $(broker_pid)  $EVENTS_URI (publishing on)"; fi
   if [[ -f "$STATE/Oms.TraceSink.pid" ]]; then
     echo "trace sink pid $(cat "$STATE/Oms.TraceSink.pid")  http://127.0.0.1:$SINK_PORT (sample ratio ${OMS_TRACE_SAMPLE_RATIO:-0.1})"
     curl -fsS "http://127.0.0.1:$SINK_PORT/stats" 2>/dev/null | sed 's/^/  /' || true
@@ -250,6 +311,8 @@ cmd_stop() {
       rm -f "$STATE/$s.pid"
     fi
   done
+  cmd_broker_stop >/dev/null
+  [[ -d "$RMQ_DIR" ]] && (rmq_env; epmd -port "$ERL_EPMD_PORT" -kill >/dev/null 2>&1 || true)
   if [[ -f "$PGDATA/postmaster.pid" ]]; then as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null || true; fi
   echo "stopped"
 }
@@ -259,5 +322,7 @@ case "${1:-start}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   postgres) start_postgres ;;
-  *) echo "usage: $0 start|stop|status|postgres" >&2; exit 2 ;;
+  broker-start) cmd_broker_start ;;
+  broker-stop) cmd_broker_stop ;;
+  *) echo "usage: $0 start|stop|status|postgres|broker-start|broker-stop" >&2; exit 2 ;;
 esac

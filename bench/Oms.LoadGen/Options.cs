@@ -22,7 +22,9 @@ public sealed record LoadOptions(
     TimeSpan RequestTimeout,
     bool Json,
     string? ApiKey = null,
-    int Lines = 1);
+    int Lines = 1,
+    Uri? EventsUri = null,
+    TimeSpan? EventsWait = null);
 
 /// <summary>Durations written like 30s, 2m, 1h, 500ms, 1m30s, or a plain number of seconds.</summary>
 public static class Durations
@@ -251,13 +253,37 @@ public sealed class LoadGenCommand : RootCommand
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable(ApiKeyVariable) is { Length: > 0 } key ? key : null,
     };
 
+    public readonly Option<Uri?> EventsUri = new("--events-uri")
+    {
+        Description = "AMQP URI of the broker the order service publishes to (amqp://user:pass@host:port/vhost): a consumer of oms.events " +
+                      "reports the relay lag, receive time - CloudEvent time (the transaction's timestamp: an upper bound of commit -> delivery), " +
+                      "p50/p99 over the events committed in the measured window. Needs the database's clock to be this machine's.",
+        CustomParser = r =>
+        {
+            var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+            if (Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "amqp" or "amqps") return uri;
+            r.AddError($"--events-uri: '{text}' is not an amqp:// or amqps:// URI.");
+            return null;
+        },
+    };
+
+    public static readonly TimeSpan DefaultEventsWait = TimeSpan.FromSeconds(30);
+
+    public readonly Option<TimeSpan> EventsWait = new("--events-wait")
+    {
+        Description = "With --events-uri: after the run, how long at most to wait for the events of the measured window to arrive " +
+                      "(until none came for a second).",
+        DefaultValueFactory = _ => DefaultEventsWait,
+        CustomParser = r => ParseDuration(r, allowZero: true) ?? DefaultEventsWait,
+    };
+
     public LoadGenCommand(Func<LoadOptions, CancellationToken, Task<int>>? run = null)
         : base(
             "Load generator of the order management system: seeds stock on fresh SKUs, drives POST /api/v1/orders with unique " +
             "idempotency keys from N concurrent clients, prints orders/s, latency percentiles and status counts, and checks " +
             "conservation of stock (exit code 1 when it fails).")
     {
-        Option[] all = [OrdersUrl, InventoryUrl, Clients, Duration, Count, Warmup, Mix, Skus, Lines, StockPerSku, Settle, Timeout, Json, ApiKey];
+        Option[] all = [OrdersUrl, InventoryUrl, Clients, Duration, Count, Warmup, Mix, Skus, Lines, StockPerSku, Settle, Timeout, Json, ApiKey, EventsUri, EventsWait];
         foreach (var option in all) Options.Add(option);
 
         Range(Clients, 1, 10_000);
@@ -289,7 +315,7 @@ public sealed class LoadGenCommand : RootCommand
         var duration = p.GetValue(Duration) ?? (count is null ? TimeSpan.FromSeconds(30) : null);
         return new LoadOptions(p.GetValue(OrdersUrl)!, p.GetValue(InventoryUrl)!, p.GetValue(Clients), duration, count,
             p.GetValue(Warmup), p.GetValue(Mix)!, p.GetValue(Skus), p.GetValue(StockPerSku), p.GetValue(Settle), p.GetValue(Timeout),
-            p.GetValue(Json), p.GetValue(ApiKey), p.GetValue(Lines));
+            p.GetValue(Json), p.GetValue(ApiKey), p.GetValue(Lines), p.GetValue(EventsUri), p.GetValue(EventsWait));
     }
 
     private static void Range(Option option, long min, long max) => option.Validators.Add(r =>

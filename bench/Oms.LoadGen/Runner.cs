@@ -43,11 +43,16 @@ public static class Runner
         var tallies = Enumerable.Range(0, options.Clients).Select(_ => new ClientTally(allSkus.Length)).ToArray();
         var unsettled = new List<Unsettled>[options.Clients];
         long issued = 0, completed = 0, errors = 0;
+        // The relay lag consumer, bound before the first order so that it sees every event.
+        var lag = options.EventsUri is null ? null : new RelayLagTally();
+        await using var lagMeter = options.EventsUri is { } eventsUri ? await RelayLagMeter.StartAsync(eventsUri, lag!, ct) : null;
+        var wallStart = DateTimeOffset.UtcNow;
         var started = Stopwatch.GetTimestamp();
         var warmupEnds = started + (long)(options.Warmup.TotalSeconds * Stopwatch.Frequency);
         var endsAt = options.Duration is { } d ? warmupEnds + (long)(d.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
         long lastCompletion = warmupEnds;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        lag?.SetWindow(wallStart + options.Warmup, options.Duration is { } window ? wallStart + options.Warmup + window : DateTimeOffset.MaxValue);
 
         async Task ClientAsync(int client)
         {
@@ -206,7 +211,13 @@ public static class Runner
             });
         var conservation = ConservationResult.Check(balances);
 
-        var summary = RunSummary.Create(options, measured, Interlocked.Read(ref completed), merged, settled, open.Count, conservation);
+        if (lag is not null)
+        {
+            log.WriteLine("waiting for the events of the measured window to reach the relay lag consumer ...");
+            await RelayLagMeter.WaitQuietAsync(lag, TimeSpan.FromSeconds(1), options.EventsWait ?? LoadGenCommand.DefaultEventsWait, ct);
+        }
+
+        var summary = RunSummary.Create(options, measured, Interlocked.Read(ref completed), merged, settled, open.Count, conservation, lag?.Summarize());
         if (options.Json) Console.Out.WriteLine(JsonSerializer.Serialize(summary, SummaryJsonContext.Default.RunSummary));
         else Console.Out.Write(summary.ToText());
         return conservation.Ok ? 0 : 1;

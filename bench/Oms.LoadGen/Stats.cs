@@ -122,10 +122,11 @@ public sealed record RunSummary(
     ConservationResult Conservation,
     int Lines,
     LatencySummary CancelLatencyMs,
-    SortedDictionary<string, long> CancelStatusCodes)
+    SortedDictionary<string, long> CancelStatusCodes,
+    RelayLagSummary? RelayLag = null)
 {
     public static RunSummary Create(LoadOptions options, TimeSpan measured, long ordersTotal, ClientTally merged,
-        IReadOnlyDictionary<string, long> settled, long pendingAtEnd, ConservationResult conservation) => new(
+        IReadOnlyDictionary<string, long> settled, long pendingAtEnd, ConservationResult conservation, RelayLagSummary? relayLag = null) => new(
         options.OrdersUrl.ToString(), options.Clients, options.Mix.ToString(), options.Warmup.TotalSeconds,
         Math.Round(measured.TotalSeconds, 3), merged.Measured, ordersTotal, Throughput.PerSecond(merged.Measured, measured),
         Latency.Summarize(merged.Histogram), merged.Errors, pendingAtEnd,
@@ -135,7 +136,8 @@ public sealed record RunSummary(
         conservation,
         options.Lines,
         Latency.Summarize(merged.CancelHistogram),
-        new(merged.CancelStatusCodes.ToDictionary(kv => kv.Key.ToString(System.Globalization.CultureInfo.InvariantCulture), kv => kv.Value), StringComparer.Ordinal));
+        new(merged.CancelStatusCodes.ToDictionary(kv => kv.Key.ToString(System.Globalization.CultureInfo.InvariantCulture), kv => kv.Value), StringComparer.Ordinal),
+        relayLag);
 
     public string ToText()
     {
@@ -144,6 +146,14 @@ public sealed record RunSummary(
         w.AppendLine($"clients {Clients}, {Lines} line(s) per order, mix {Mix}, measured {MeasuredS:0.0} s after {WarmupS:0.#} s warmup");
         w.AppendLine($"orders/s   {OrdersPerS:0.0}   ({Orders} measured, {OrdersTotal} sent in all)");
         w.AppendLine($"latency ms p50 {l.P50Ms:0.000}  p90 {l.P90Ms:0.000}  p99 {l.P99Ms:0.000}  p99.9 {l.P999Ms:0.000}  max {l.MaxMs:0.000}  mean {l.MeanMs:0.000}");
+        if (RelayLag is { } r)
+        {
+            var g = r.LagMs;
+            w.AppendLine($"relay lag  ms p50 {g.P50Ms:0.000}  p90 {g.P90Ms:0.000}  p99 {g.P99Ms:0.000}  p99.9 {g.P999Ms:0.000}  max {g.MaxMs:0.000}  " +
+                         $"({g.Count} events committed in the measured window; {r.Deliveries} deliveries, {r.Duplicates} duplicates" +
+                         (r.Unreadable > 0 ? $", {r.Unreadable} unreadable" : "") + ")");
+            w.AppendLine("           (consumer receive time - CloudEvent time, the transaction's timestamp: an upper bound of commit -> delivery)");
+        }
         w.AppendLine($"errors     {Errors}");
         if (CancelStatusCodes.Count > 0)
         {

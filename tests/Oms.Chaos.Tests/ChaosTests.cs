@@ -4,10 +4,11 @@ using Xunit;
 namespace Oms.Chaos.Tests;
 
 /// <summary>
-/// A short chaos run inside dotnet test: real processes (PostgreSQL, inventory, payment, two order replicas),
-/// each of them SIGKILLed once while orders flow, payment and inventory once each held down past the
+/// A short chaos run inside dotnet test: real processes (PostgreSQL, inventory, payment, two order replicas, a RabbitMQ
+/// node they publish their events to), each of them SIGKILLed once while orders flow, payment and inventory once each held down past the
 /// give-up deadline, with multi-line orders and cancels (of confirmed and of still-pending orders) in the stream;
-/// afterwards every invariant holds in the databases.
+/// afterwards every invariant holds in the databases, the outbox is empty and a consumer that ran throughout received
+/// every event of every timeline, first deliveries in sequence order per order.
 /// </summary>
 public sealed class ChaosTests(ITestOutputHelper output)
 {
@@ -18,7 +19,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
         var result = await ChaosRunner.RunAsync(new ChaosOptions
         {
             Orders = 300,
-            Kills = 5, // orders-a, inventory, payment, postgres, orders-b
+            Kills = 6, // orders-a, inventory, payment, postgres, orders-b, rabbitmq
             Concurrency = 24,
             Seed = 20261125,
             GiveUp = TimeSpan.FromSeconds(4),
@@ -35,7 +36,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
 
         Assert.True(result.Aborted is null, report.ToString());
         Assert.Equal(300, result.OrdersSent);
-        foreach (var process in new[] { "orders-a", "orders-b", "inventory", "payment", "postgres" })
+        foreach (var process in new[] { "orders-a", "orders-b", "inventory", "payment", "postgres", "rabbitmq" })
             Assert.Equal(1, result.KillsByProcess.GetValueOrDefault(process));
         Assert.Empty(result.Violations);
         Assert.Equal(0, result.PendingAfterDrain);
@@ -53,6 +54,10 @@ public sealed class ChaosTests(ITestOutputHelper output)
         Assert.True(result.OrdersByOutcome.GetValueOrDefault("CANCELLED") > 0, report.ToString());
         Assert.True(result.CancelsByOutcome.GetValueOrDefault("200") > 0, report.ToString());
         Assert.True(result.TimelineEvents >= result.OrdersByOutcome.Where(kv => !kv.Key.StartsWith('(')).Sum(kv => kv.Value), report.ToString());
+        // Every event left the system: the relay emptied the outbox and the consumer got each event at least once.
+        Assert.Equal(0, result.OutboxBacklog);
+        Assert.Equal(result.TimelineEvents, result.EventsDelivered);
+        Assert.True(result.EventDeliveries >= result.EventsDelivered, report.ToString());
         Assert.True(result.Success, report.ToString());
     }
 }

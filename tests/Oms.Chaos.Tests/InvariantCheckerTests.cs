@@ -238,6 +238,118 @@ public sealed class InvariantCheckerTests
         Assert.Contains($"  - 1 x {c}", report.ToString());
     }
 
+    private static Delivery Delivered(EventRow e) => new(e.EventId.ToString(), e.OrderId.ToString(), e.Sequence);
+
+    /// <summary>Every event of the world once, the orders interleaved (round robin), each order's in sequence order.</summary>
+    private static List<Delivery> InterleavedDeliveries(World world)
+    {
+        var perOrder = world.Events.GroupBy(e => e.OrderId).Select(g => new Queue<EventRow>(g.OrderBy(e => e.Sequence))).ToList();
+        var deliveries = new List<Delivery>();
+        while (perOrder.Any(q => q.Count > 0))
+            foreach (var queue in perOrder.Where(q => q.Count > 0))
+                deliveries.Add(Delivered(queue.Dequeue()));
+        return deliveries;
+    }
+
+    private static ChaosResult CheckDeliveries(World world, List<Delivery> deliveries)
+    {
+        var result = new ChaosResult();
+        InvariantChecker.CheckDeliveries(result, world.Events, deliveries);
+        return result;
+    }
+
+    [Fact]
+    public void EveryEventDeliveredOnceInSequenceOrderPerOrderPasses()
+    {
+        var world = new World();
+        var result = CheckDeliveries(world, InterleavedDeliveries(world));
+        Assert.Empty(result.Violations);
+        Assert.Equal(15, result.EventDeliveries);
+        Assert.Equal(15, result.EventsDelivered);
+        Assert.Equal(0, result.DuplicateDeliveries);
+    }
+
+    [Fact]
+    public void DuplicatesAreAllowedAndCountedEvenWhenTheyComeBackOutOfOrder()
+    {
+        var world = new World();
+        var deliveries = InterleavedDeliveries(world);
+        // A broker restart redelivers what was unacked: a second copy of three events, the later ones before the earlier.
+        var cancelled = world.Events.Where(e => e.OrderId == world.Cancelled).OrderBy(e => e.Sequence).ToList();
+        deliveries.AddRange([Delivered(cancelled[4]), Delivered(cancelled[1]), Delivered(cancelled[0])]);
+        // And a relay crash between publish and mark-sent publishes one again right after the first copy.
+        var declined = world.Events.First(e => e.OrderId == world.Declined && e.Sequence == 2);
+        deliveries.Insert(deliveries.FindIndex(d => d.Id == declined.EventId.ToString()) + 1, Delivered(declined));
+
+        var result = CheckDeliveries(world, deliveries);
+        Assert.Empty(result.Violations);
+        Assert.Equal(19, result.EventDeliveries);
+        Assert.Equal(15, result.EventsDelivered);
+        Assert.Equal(4, result.DuplicateDeliveries);
+    }
+
+    [Fact]
+    public void AnEventNeverDeliveredIsReported()
+    {
+        var world = new World();
+        var lost = world.Events.Single(e => e.OrderId == world.Confirmed && e.Sequence == 3);
+        var deliveries = InterleavedDeliveries(world);
+        deliveries.RemoveAll(d => d.Id == lost.EventId.ToString());
+
+        var result = CheckDeliveries(world, deliveries);
+        Assert.Equal([$"event {lost.EventId} ({PaymentAuthorized}, order {world.Confirmed} sequence 3) was never delivered"], result.Violations);
+        Assert.Equal(14, result.EventsDelivered);
+        Assert.Equal(0, result.DuplicateDeliveries);
+    }
+
+    [Fact]
+    public void FirstDeliveriesOutOfSequenceOrderAreReportedAndALaterCopyDoesNotRepairThem()
+    {
+        var world = new World();
+        var deliveries = InterleavedDeliveries(world);
+        var events = world.Events.Where(e => e.OrderId == world.Confirmed).OrderBy(e => e.Sequence).ToList();
+        int At(EventRow e) => deliveries.FindIndex(d => d.Id == e.EventId.ToString());
+        // Swap the first deliveries of sequences 2 and 3, then deliver both again in the right order.
+        (deliveries[At(events[1])], deliveries[At(events[2])]) = (deliveries[At(events[2])], deliveries[At(events[1])]);
+        deliveries.AddRange([Delivered(events[1]), Delivered(events[2])]);
+
+        var result = CheckDeliveries(world, deliveries);
+        Assert.Equal([$"events of order {world.Confirmed} first delivered in sequence order 1,3,2,4, not increasing"], result.Violations);
+        Assert.Equal(15, result.EventsDelivered);
+        Assert.Equal(2, result.DuplicateDeliveries);
+    }
+
+    [Fact]
+    public void ADeliveryThatIsNoTimelineEventOrNamesTheWrongOrderOrSequenceIsReported()
+    {
+        var world = new World();
+        var deliveries = InterleavedDeliveries(world);
+        var stranger = Guid.NewGuid();
+        deliveries.Add(new Delivery(stranger.ToString(), world.Confirmed.ToString(), 5));
+        deliveries.Add(new Delivery("not-a-guid", world.Confirmed.ToString(), 6));
+        var created = world.Events.Single(e => e.OrderId == world.Declined && e.Sequence == 1);
+        deliveries[deliveries.FindIndex(d => d.Id == created.EventId.ToString())] = new Delivery(created.EventId.ToString(), world.Cancelled.ToString(), 1);
+
+        var violations = CheckDeliveries(world, deliveries).Violations;
+        Assert.Contains($"delivered event {stranger} (order {world.Confirmed}, sequence 5) is in no timeline", violations);
+        Assert.Contains($"delivery with id 'not-a-guid' (subject {world.Confirmed}) that is not an event id", violations);
+        Assert.Contains($"delivered event {created.EventId} names order {world.Cancelled} sequence 1, its timeline row order {world.Declined} sequence 1", violations);
+        Assert.Equal(3, violations.Count);
+    }
+
+    [Fact]
+    public void WithABrokerTheRunFailsUntilTheOutboxDrainedAndPrintsTheDeliveryCounts()
+    {
+        var result = new ChaosResult { Broker = true, PendingAfterDrain = 0, OutboxBacklog = 3, EventDeliveries = 12, EventsDelivered = 10, DuplicateDeliveries = 2, TimelineEvents = 10 };
+        Assert.False(result.Success);
+        result.OutboxBacklog = 0;
+        Assert.True(result.Success);
+        using var report = new StringWriter();
+        result.Print(report);
+        Assert.Contains("events delivered       10 of 10 timeline events (12 deliveries, 2 duplicates)", report.ToString());
+        Assert.True(new ChaosResult { PendingAfterDrain = 0 }.Success); // no broker: no outbox to wait for
+    }
+
     [Fact]
     public void EventsOfAnOrderThatDoesNotExistAreReported()
     {
@@ -247,11 +359,9 @@ public sealed class InvariantCheckerTests
         Assert.Contains(world.Check(), v => v == $"timeline of {ghost}: 1 events for an order that does not exist");
     }
 
-    [Fact]
-    public async Task AgainstTheDatabasesAsMigratedItPassesAConsistentStateAndReportsEachBrokenInvariant()
+    /// <summary>The three databases, each migrated by its service's own migrations.</summary>
+    private static async Task<Dictionary<string, string>> MigratedDatabasesAsync(ChaosPostgres pg)
     {
-        await using var pg = new ChaosPostgres();
-        await pg.StartAsync();
         var root = ChaosRunner.RepoRoot();
         var dbs = new Dictionary<string, string>();
         foreach (var (name, project) in new[] { ("orders", "Orders.Api"), ("inventory", "Inventory.Api"), ("payments", "Payments.Api") })
@@ -260,6 +370,61 @@ public sealed class InvariantCheckerTests
             foreach (var migration in Directory.GetFiles(Path.Combine(root, "src", project, "Migrations"), "*.sql").Order(StringComparer.Ordinal))
                 await TestDb.ExecuteAsync(dbs[name], await File.ReadAllTextAsync(migration, TestContext.Current.CancellationToken));
         }
+        return dbs;
+    }
+
+    [Fact]
+    public async Task AgainstTheOrdersDatabaseTheBacklogCountsUnsentEventsAndDeliveriesAreCheckedAgainstTheStoredTimeline()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var pg = new ChaosPostgres();
+        await pg.StartAsync();
+        var dbs = await MigratedDatabasesAsync(pg);
+
+        // A confirmed order: created (its own outbox row, sent), then the confirm's three events in one row, not sent yet.
+        var order = Guid.NewGuid();
+        var events = new[] { Created, StockReserved, PaymentAuthorized, OrderConfirmed }
+            .Select((type, i) => new EventRow(Guid.NewGuid(), order, i + 1, type, null)).ToList();
+        var eventValues = string.Join(", ", events.Select(e => $"('{e.EventId}', '{order}', {e.Sequence}, '{e.Type}', now(), '{{}}')"));
+        await TestDb.ExecuteAsync(dbs["orders"], $$"""
+            INSERT INTO orders (order_id, idempotency_key, item_sku, quantity, amount, status, lease_token, lease_until, last_sequence)
+            VALUES ('{{order}}', 'k1', 'S', 1, 10.00, 'CONFIRMED', gen_random_uuid(), now(), 4);
+            INSERT INTO order_events (event_id, order_id, sequence, type, occurred_at, data) VALUES {{eventValues}};
+            INSERT INTO outbox (order_id, first_sequence, last_sequence, sent_at) VALUES ('{{order}}', 1, 1, now()), ('{{order}}', 2, 4, NULL);
+            """);
+        Assert.Equal(3, await SystemSnapshot.CountOutboxBacklogAsync(dbs["orders"], ct));
+        Assert.Equal(events.Select(e => e.EventId.ToString()).ToHashSet(), await SystemSnapshot.EventIdsAsync(dbs["orders"], ct));
+        await TestDb.ExecuteAsync(dbs["orders"], "UPDATE outbox SET sent_at = now() WHERE sent_at IS NULL");
+        Assert.Equal(0, await SystemSnapshot.CountOutboxBacklogAsync(dbs["orders"], ct));
+
+        // Delivered as the relay sends them (upper-case ids and subject too: a GUID is a GUID), created twice.
+        List<Delivery> deliveries = [.. events.Select(e => new Delivery(e.EventId.ToString().ToUpperInvariant(), order.ToString().ToUpperInvariant(), e.Sequence))];
+        deliveries.Add(deliveries[0]);
+        List<OrderPlan> plans = [new(0, "k1", "S", 1, 10.00m, false, false)];
+        var received = new Dictionary<string, long> { ["S"] = 1 };
+        await TestDb.ExecuteAsync(dbs["inventory"], $"""
+            INSERT INTO items (sku, available) VALUES ('S', 0);
+            INSERT INTO reservations (order_id, sku, quantity, status) VALUES ('{order}', 'S', 1, 'RESERVED');
+            """);
+        await TestDb.ExecuteAsync(dbs["payments"], $"INSERT INTO payments (order_id, payment_id, amount, status) VALUES ('{order}', gen_random_uuid(), 10.00, 'AUTHORIZED')");
+        var ok = new ChaosResult();
+        await InvariantChecker.CheckAsync(ok, dbs["orders"], dbs["inventory"], dbs["payments"], received, new HashSet<string>(), plans, deliveries);
+        Assert.Empty(ok.Violations);
+        Assert.Equal((5, 4, 1), (ok.EventDeliveries, ok.EventsDelivered, ok.DuplicateDeliveries));
+
+        // The confirm's events lost on the way (only created arrived): three missing.
+        var lost = new ChaosResult();
+        await InvariantChecker.CheckAsync(lost, dbs["orders"], dbs["inventory"], dbs["payments"], received, new HashSet<string>(), plans, deliveries[..1]);
+        Assert.Equal(3, lost.Violations.Count(v => v.EndsWith("was never delivered", StringComparison.Ordinal)));
+        Assert.Equal(1, lost.EventsDelivered);
+    }
+
+    [Fact]
+    public async Task AgainstTheDatabasesAsMigratedItPassesAConsistentStateAndReportsEachBrokenInvariant()
+    {
+        await using var pg = new ChaosPostgres();
+        await pg.StartAsync();
+        var dbs = await MigratedDatabasesAsync(pg);
 
         // Received S 10, T 5. k1: one line S x3, CONFIRMED. k2: two lines (S x2, T x1), confirmed then cancelled: its
         // reservation released and its payment voided. k3: one line S x1, declined and compensated.

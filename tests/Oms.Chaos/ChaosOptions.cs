@@ -63,6 +63,17 @@ public sealed record ChaosOptions
     /// </summary>
     public string? ApiKey { get; init; }
 
+    /// <summary>
+    /// Run a RabbitMQ node (from the machine's binaries): the order replicas publish their events to it, it is SIGKILLed in
+    /// turn with the other processes, a consumer reads <c>oms.events</c> for the whole run, and after the drain the outbox
+    /// must empty and every event of every timeline must have been delivered, first deliveries in sequence order per order.
+    /// False = publishing off (no broker configured).
+    /// </summary>
+    public bool Broker { get; init; } = true;
+
+    /// <summary>How long to wait, after the drain, for the outbox to empty and the consumer to have every event.</summary>
+    public TimeSpan OutboxTimeout { get; init; } = TimeSpan.FromSeconds(120);
+
     /// <summary>Progress lines go here (null = quiet).</summary>
     public TextWriter? Log { get; init; }
 }

@@ -17,6 +17,14 @@ public sealed class ChaosResult
     public SortedDictionary<string, int> CancelsByOutcome { get; } = new(StringComparer.Ordinal);
     public int CancelsPlanned { get; set; }
     public int TimelineEvents { get; set; }
+    /// <summary>Whether a broker ran: then the deliveries below are checked and the outbox must drain.</summary>
+    public bool Broker { get; init; }
+    public int EventDeliveries { get; set; }
+    public int EventsDelivered { get; set; }
+    public int DuplicateDeliveries { get; set; }
+    /// <summary>Events still waiting in the outbox once the wait for it ran out (0 = drained); -1 = not measured.</summary>
+    public long OutboxBacklog { get; set; } = -1;
+    public TimeSpan OutboxDrainTime { get; set; }
     public List<string> Violations { get; } = [];
     public List<string> UnexpectedErrors { get; } = [];
     public int Unexpected5xx { get; set; }
@@ -29,7 +37,8 @@ public sealed class ChaosResult
     public string? Aborted { get; set; }
 
     public bool Success => Aborted is null && Violations.Count == 0 && PendingAfterDrain == 0 && Unexpected5xx == 0
-                           && UnexpectedErrors.Count == 0 && UnexpectedProcessExits == 0;
+                           && UnexpectedErrors.Count == 0 && UnexpectedProcessExits == 0
+                           && (!Broker || OutboxBacklog == 0);
 
     /// <summary>An error message without what varies between occurrences (keys, ids, replicas, trace ids, body details).</summary>
     public static string ErrorKind(string message)
@@ -56,6 +65,11 @@ public sealed class ChaosResult
         w.WriteLine($"orders in the database {Join(OrdersByOutcome)}");
         w.WriteLine($"orders by line count   {Join(OrdersByLineCount.Select(kv => KeyValuePair.Create(kv.Key.ToString(CultureInfo.InvariantCulture), kv.Value)))}");
         w.WriteLine($"timeline events        {TimelineEvents}");
+        if (Broker)
+        {
+            w.WriteLine($"events delivered       {EventsDelivered} of {TimelineEvents} timeline events ({EventDeliveries} deliveries, {DuplicateDeliveries} duplicates)");
+            w.WriteLine($"outbox backlog         {OutboxBacklog} events after {OutboxDrainTime.TotalSeconds:0.0} s (waiting for the relay after the drain)");
+        }
         w.WriteLine($"stream time            {StreamTime.TotalSeconds:0.0} s");
         w.WriteLine($"time to drain          {DrainTime.TotalSeconds:0.0} s (no order PENDING, no cancel unfinished)");
         w.WriteLine($"orders still PENDING   {PendingAfterDrain}");

@@ -10,16 +10,19 @@ using Oms.Testing;
 namespace Oms.Chaos;
 
 /// <summary>
-/// One chaos run: PostgreSQL + inventory + payment + two order replicas as real processes; a bounded concurrent
-/// stream of orders while each process in turn is SIGKILLed at a random moment and restarted; then the drain
-/// (the recovery worker finishes every PENDING order) and the invariants, checked in the databases.
+/// One chaos run: PostgreSQL + inventory + payment + two order replicas (+ a RabbitMQ node they publish to) as real
+/// processes; a bounded concurrent stream of orders while each process in turn is SIGKILLed at a random moment and
+/// restarted; then the drain (the recovery worker finishes every PENDING order, the relay empties the outbox) and the
+/// invariants, checked in the databases and against what a consumer of <c>oms.events</c> received.
 /// </summary>
 public static class ChaosRunner
 {
-    private const string OrdersA = "orders-a", OrdersB = "orders-b", Inventory = "inventory", Payment = "payment", Postgres = "postgres";
+    private const string OrdersA = "orders-a", OrdersB = "orders-b", Inventory = "inventory", Payment = "payment", Postgres = "postgres",
+        Broker = "rabbitmq";
 
-    /// <summary>Kill order: an order replica, inventory, payment, PostgreSQL, the other order replica, and again.</summary>
-    private static readonly string[] Targets = [OrdersA, Inventory, Payment, Postgres, OrdersB];
+    /// <summary>Kill order: an order replica, inventory, payment, PostgreSQL, the other order replica, the broker (when one runs), and again.</summary>
+    private static string[] Targets(ChaosOptions options) =>
+        options.Broker ? [OrdersA, Inventory, Payment, Postgres, OrdersB, Broker] : [OrdersA, Inventory, Payment, Postgres, OrdersB];
 
     public static async Task<ChaosResult> RunAsync(ChaosOptions options, CancellationToken ct = default)
     {
@@ -33,7 +36,7 @@ public static class ChaosRunner
         var random = new Random(seed);
         var logDirectory = options.LogDirectory ?? Directory.CreateTempSubdirectory("oms-chaos-").FullName;
         Directory.CreateDirectory(logDirectory);
-        var result = new ChaosResult { Seed = seed, OrdersPlanned = options.Orders, LogDirectory = logDirectory };
+        var result = new ChaosResult { Seed = seed, OrdersPlanned = options.Orders, LogDirectory = logDirectory, Broker = options.Broker };
         var log = options.Log ?? TextWriter.Null;
         var total = Stopwatch.StartNew();
         void Say(string message) => log.WriteLine($"[{total.Elapsed.TotalSeconds,6:0.0}s] {message}");
@@ -48,6 +51,8 @@ public static class ChaosRunner
 
         await using var pg = new ChaosPostgres();
         var services = new Dictionary<string, ServiceProcess>();
+        RabbitMqNode? broker = null;
+        EventTap? tap = null;
         try
         {
             Say($"seed {seed}; starting PostgreSQL; service logs in {logDirectory}");
@@ -55,6 +60,13 @@ public static class ChaosRunner
             var ordersDb = await pg.CreateDatabaseAsync("orders");
             var inventoryDb = await pg.CreateDatabaseAsync("inventory");
             var paymentsDb = await pg.CreateDatabaseAsync("payments");
+            if (options.Broker)
+            {
+                broker = await RabbitMqNode.StartAsync();
+                // Bound before any order service runs, so that no event is published before the consumer's queue exists.
+                tap = await EventTap.StartAsync(broker.AmqpUri);
+                Say($"RabbitMQ node {broker.NodeName} on :{broker.Port} (data and logs in {broker.Directory}); consumer queue {tap.Queue}");
+            }
 
             var token = $"chaos-{Guid.NewGuid():N}";
             var common = new Dictionary<string, string>
@@ -104,6 +116,8 @@ public static class ChaosRunner
                 new("Recovery__AttemptBudget", "00:00:02"),
                 new("Recovery__MaxBackoff", "00:00:01"),
                 new("Recovery__GiveUpAfter", options.GiveUp.ToString("c", CultureInfo.InvariantCulture)),
+                // Empty: publishing off (no outbox rows, no relay).
+                new("ConnectionStrings__events", broker?.AmqpUri ?? ""),
             ];
             var ordersA = Service(OrdersA, "Orders.Api", orderSettings);
             var ordersB = Service(OrdersB, "Orders.Api", orderSettings);
@@ -139,7 +153,7 @@ public static class ChaosRunner
                 FindOrderIdAsync);
 
             var stream = Stopwatch.StartNew();
-            await StreamAsync(options, plans, driver, random, seed, result, services, pg, Say, ct);
+            await StreamAsync(options, plans, driver, random, seed, result, services, pg, broker, Say, ct);
             result.StreamTime = stream.Elapsed;
             Say($"stream done: {result.OrdersSent} orders, {driver.Requests} requests in {stream.Elapsed.TotalSeconds:0.0} s");
 
@@ -157,13 +171,20 @@ public static class ChaosRunner
             result.DrainTime = drain.Elapsed;
             Say($"drain: {unfinished} unfinished (PENDING, or a cancel not finished) after {drain.Elapsed.TotalSeconds:0.0} s; checking invariants");
 
+            IReadOnlyList<Delivery>? deliveries = null;
+            if (tap is not null)
+            {
+                deliveries = await WaitForEventsAsync(options, ordersDb.Admin, tap, result, ct);
+                Say($"outbox: {result.OutboxBacklog} events waiting after {result.OutboxDrainTime.TotalSeconds:0.0} s; consumer: {deliveries.Count} deliveries");
+            }
+
             result.Requests = driver.Requests;
             foreach (var (outcome, count) in driver.Outcomes) result.ResponsesByOutcome[outcome] = count;
             foreach (var (outcome, count) in driver.CancelOutcomes) result.CancelsByOutcome[outcome] = count;
             result.Unexpected5xx = driver.Outcomes.Concat(driver.CancelOutcomes)
                 .Where(kv => kv.Key.Length == 3 && kv.Key[0] == '5' && kv.Key != "503").Sum(kv => kv.Value);
             result.UnexpectedErrors.AddRange(driver.Unexpected);
-            await InvariantChecker.CheckAsync(result, ordersDb.Admin, inventoryDb.Admin, paymentsDb.Admin, received, unknownSkus, plans);
+            await InvariantChecker.CheckAsync(result, ordersDb.Admin, inventoryDb.Admin, paymentsDb.Admin, received, unknownSkus, plans, deliveries);
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
@@ -174,6 +195,8 @@ public static class ChaosRunner
         {
             result.UnexpectedProcessExits = services.Values.Sum(s => s.UnexpectedExits);
             foreach (var service in services.Values) service.Dispose();
+            if (tap is not null) await tap.DisposeAsync();
+            if (broker is not null) await broker.DisposeAsync();
             result.TotalTime = total.Elapsed;
         }
         return result;
@@ -181,27 +204,28 @@ public static class ChaosRunner
 
     /// <summary>
     /// The orders are split into Kills + 1 slots. Slot s starts at full speed; after a random 20–80 % of its orders,
-    /// process Targets[s % 5] is SIGKILLed (with up to Concurrency orders in flight), stays down a random while and is
+    /// process Targets[s % targets] is SIGKILLed (with up to Concurrency orders in flight), stays down a random while and is
     /// restarted; the rest of the slot is spread over that down + restart time, so requests keep arriving while it is
     /// down. The next slot starts once it is back: one process is down at a time, and every kill meets traffic.
     /// </summary>
     private static async Task StreamAsync(ChaosOptions options, IReadOnlyList<OrderPlan> plans, OrderDriver driver, Random random, int seed,
-        ChaosResult result, Dictionary<string, ServiceProcess> services, ChaosPostgres pg, Action<string> say, CancellationToken ct)
+        ChaosResult result, Dictionary<string, ServiceProcess> services, ChaosPostgres pg, RabbitMqNode? broker, Action<string> say, CancellationToken ct)
     {
+        var targets = Targets(options);
         var deadline = DateTime.UtcNow + options.StreamLimit;
         using var slots = new SemaphoreSlim(options.Concurrency);
         var inFlight = new List<Task>();
         var slotCount = options.Kills + 1;
         // Measured restart times (initial guesses), to spread the orders after a kill over the outage.
-        var restartEstimate = new Dictionary<string, TimeSpan> { [Postgres] = TimeSpan.FromSeconds(1.5) };
+        var restartEstimate = new Dictionary<string, TimeSpan> { [Postgres] = TimeSpan.FromSeconds(1.5), [Broker] = TimeSpan.FromSeconds(5) };
         var longOutages = 0;
         for (var s = 0; s < slotCount && DateTime.UtcNow < deadline; s++)
         {
             var start = (int)((long)s * plans.Count / slotCount);
             var end = (int)((long)(s + 1) * plans.Count / slotCount);
             var killAt = s < options.Kills ? start + (int)((end - start) * (0.2 + 0.6 * random.NextDouble())) : int.MaxValue;
-            var target = Targets[s % Targets.Length];
-            var kind = target == Postgres ? Postgres : "service";
+            var target = targets[s % targets.Length];
+            var kind = target is Postgres or Broker ? target : "service";
             var down = TimeSpan.FromMilliseconds(200 + random.NextDouble() * Math.Max(0, options.MaxDownTime.TotalMilliseconds - 200));
             if (target is Inventory or Payment && longOutages < options.LongOutages && s < options.Kills)
             {
@@ -214,7 +238,7 @@ public static class ChaosRunner
             {
                 if (i >= killAt && kill is null)
                 {
-                    kill = KillAndRestartAsync(target, down, services, pg, result, restartEstimate, say, i, ct);
+                    kill = KillAndRestartAsync(target, down, services, pg, broker, result, restartEstimate, say, i, ct);
                     var outage = down + restartEstimate.GetValueOrDefault(kind, TimeSpan.FromSeconds(3));
                     spacing = outage / Math.Max(1, end - i);
                 }
@@ -230,25 +254,55 @@ public static class ChaosRunner
                 }, ct));
             }
             if (s < options.Kills && DateTime.UtcNow < deadline)
-                await (kill ?? KillAndRestartAsync(target, down, services, pg, result, restartEstimate, say, end, ct));
+                await (kill ?? KillAndRestartAsync(target, down, services, pg, broker, result, restartEstimate, say, end, ct));
         }
         await Task.WhenAll(inFlight);
     }
 
     private static async Task KillAndRestartAsync(string target, TimeSpan down, Dictionary<string, ServiceProcess> services,
-        ChaosPostgres pg, ChaosResult result, Dictionary<string, TimeSpan> restartEstimate, Action<string> say, int atOrder, CancellationToken ct)
+        ChaosPostgres pg, RabbitMqNode? broker, ChaosResult result, Dictionary<string, TimeSpan> restartEstimate, Action<string> say, int atOrder, CancellationToken ct)
     {
         var kills = result.KillsByProcess.GetValueOrDefault(target) + 1;
         result.KillsByProcess[target] = kills;
         say($"kill #{result.KillsByProcess.Values.Sum()}: SIGKILL {target} at order {atOrder}, down {down.TotalSeconds:0.0} s");
         if (target == Postgres) await pg.KillAsync();
+        else if (target == Broker) broker!.Kill();
         else services[target].Kill();
         await Task.Delay(down, ct);
         var restart = Stopwatch.StartNew();
         if (target == Postgres) await pg.RestartAsync();
+        else if (target == Broker) await broker!.RestartAsync();
         else await services[target].StartAsync(TimeSpan.FromSeconds(60), ct);
-        restartEstimate[target == Postgres ? Postgres : "service"] = restart.Elapsed;
+        restartEstimate[target is Postgres or Broker ? target : "service"] = restart.Elapsed;
         say($"  {target} back (restart took {restart.Elapsed.TotalSeconds:0.0} s)");
+    }
+
+    /// <summary>
+    /// After the drain: waits (up to OutboxTimeout) until the outbox is empty, then until the consumer has seen every event
+    /// of every timeline; returns every delivery it received, in arrival order. What is still missing then, the checker reports.
+    /// </summary>
+    private static async Task<IReadOnlyList<Delivery>> WaitForEventsAsync(ChaosOptions options, string ordersDb, EventTap tap, ChaosResult result,
+        CancellationToken ct)
+    {
+        var wait = Stopwatch.StartNew();
+        while ((result.OutboxBacklog = await SystemSnapshot.CountOutboxBacklogAsync(ordersDb, ct)) > 0 && wait.Elapsed < options.OutboxTimeout)
+            await Task.Delay(250, ct);
+        result.OutboxDrainTime = wait.Elapsed;
+
+        // Marked sent means confirmed by the broker; the consumer gets it a moment later.
+        var eventIds = await SystemSnapshot.EventIdsAsync(ordersDb, ct);
+        while (wait.Elapsed < options.OutboxTimeout && !eventIds.IsSubsetOf(tap.All.Select(e => e.Id)))
+            await Task.Delay(250, ct);
+        try
+        {
+            // Fails on an event the tap could not decode as a CloudEvent (it is then missing from its deliveries, too).
+            await tap.WaitForAsync(_ => true, TimeSpan.FromSeconds(1));
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            result.Violations.Add($"the consumer received an event it could not decode: {e.Message}");
+        }
+        return [.. tap.All.Select(e => new Delivery(e.Id, e.Subject, e.Sequence))];
     }
 
     private static List<OrderPlan> Plans(ChaosOptions options, int seed, Random random, string[] skus, string unknownSku)

@@ -17,9 +17,15 @@ public static class InvariantChecker
     private static readonly HashSet<string> EventTypes =
         [Created, StockReserved, PaymentAuthorized, OrderConfirmed, OrderFailed, CancelRequested, OrderCancelled];
 
+    /// <param name="deliveries">What the consumer of <c>oms.events</c> received, in arrival order; null when no broker ran.</param>
     public static async Task CheckAsync(ChaosResult result, string ordersDb, string inventoryDb, string paymentsDb,
-        IReadOnlyDictionary<string, long> received, IReadOnlySet<string> unknownSkus, IReadOnlyList<OrderPlan> plans) =>
-        Check(result, await SystemSnapshot.ReadAsync(ordersDb, inventoryDb, paymentsDb), received, unknownSkus, plans);
+        IReadOnlyDictionary<string, long> received, IReadOnlySet<string> unknownSkus, IReadOnlyList<OrderPlan> plans,
+        IReadOnlyList<Delivery>? deliveries = null)
+    {
+        var snapshot = await SystemSnapshot.ReadAsync(ordersDb, inventoryDb, paymentsDb);
+        Check(result, snapshot, received, unknownSkus, plans);
+        if (deliveries is not null) CheckDeliveries(result, snapshot.Events, deliveries);
+    }
 
     /// <inheritdoc cref="SystemSnapshot.CountUnfinishedAsync"/>
     public static Task<long> CountUnfinishedAsync(string ordersDb, CancellationToken ct) => SystemSnapshot.CountUnfinishedAsync(ordersDb, ct);
@@ -118,6 +124,49 @@ public static class InvariantChecker
             violations.Add($"RESERVED reservation {r.OrderId} ({r}) for an order that does not exist");
         foreach (var p in payments.Values.Where(p => p.Status == Authorized && !known.Contains(p.OrderId)))
             violations.Add($"AUTHORIZED payment {p.OrderId} ({p.Amount}) for an order that does not exist");
+    }
+
+    /// <summary>
+    /// Invariant 6, the part that leaves the system: every event of every timeline reached the consumer at least once (by
+    /// its id), each delivery names the order and sequence of its timeline row, and per order the first delivery of each
+    /// event came in sequence order. Later deliveries of an id (at least once: a relay or broker crash redelivers) are
+    /// allowed and counted; a consumer dedupes them on the id.
+    /// </summary>
+    public static void CheckDeliveries(ChaosResult result, IReadOnlyList<EventRow> events, IReadOnlyList<Delivery> deliveries)
+    {
+        var violations = result.Violations;
+        var byId = events.GroupBy(e => e.EventId).ToDictionary(g => g.Key, g => g.First());
+        var firstSeen = new HashSet<Guid>();
+        var firstSequences = new Dictionary<Guid, List<int>>(); // order → sequences of its first deliveries, in arrival order
+        foreach (var delivery in deliveries)
+        {
+            if (!Guid.TryParse(delivery.Id, out var id))
+            {
+                violations.Add($"delivery with id '{delivery.Id}' (subject {delivery.Subject}) that is not an event id");
+                continue;
+            }
+            if (!firstSeen.Add(id)) continue;
+            if (!byId.TryGetValue(id, out var row))
+            {
+                violations.Add($"delivered event {id} (order {delivery.Subject}, sequence {delivery.Sequence}) is in no timeline");
+                continue;
+            }
+            if (!Guid.TryParse(delivery.Subject, out var subject) || subject != row.OrderId || delivery.Sequence != row.Sequence)
+                violations.Add($"delivered event {id} names order {delivery.Subject} sequence {delivery.Sequence}, its timeline row order {row.OrderId} sequence {row.Sequence}");
+            if (!firstSequences.TryGetValue(row.OrderId, out var sequences)) firstSequences[row.OrderId] = sequences = [];
+            sequences.Add(row.Sequence);
+        }
+
+        var missing = events.Where(e => !firstSeen.Contains(e.EventId)).ToList();
+        foreach (var e in missing)
+            violations.Add($"event {e.EventId} ({e.Type}, order {e.OrderId} sequence {e.Sequence}) was never delivered");
+        foreach (var (orderId, sequences) in firstSequences)
+            if (sequences.Zip(sequences.Skip(1)).Any(pair => pair.First >= pair.Second))
+                violations.Add($"events of order {orderId} first delivered in sequence order {string.Join(",", sequences)}, not increasing");
+
+        result.EventDeliveries = deliveries.Count;
+        result.EventsDelivered = events.Count - missing.Count;
+        result.DuplicateDeliveries = deliveries.Count - firstSeen.Count;
     }
 
     /// <summary>What the placing and cancel requests of one key were told, against the order stored for it.</summary>

@@ -14,6 +14,9 @@ public sealed record PaymentRow(Guid OrderId, decimal Amount, string Status);
 
 public sealed record EventRow(Guid EventId, Guid OrderId, int Sequence, string Type, string? FailureReason);
 
+/// <summary>One delivery of a CloudEvent from <c>oms.events</c>: its id, subject (the order id) and <c>sequence</c> extension.</summary>
+public sealed record Delivery(string Id, string Subject, long Sequence);
+
 /// <summary>What the three databases hold after a run, read straight from their tables (never through the services).</summary>
 public sealed record SystemSnapshot(
     IReadOnlyList<OrderRow> Orders,
@@ -22,6 +25,28 @@ public sealed record SystemSnapshot(
     IReadOnlyDictionary<string, long> Available,
     IReadOnlyList<EventRow> Events)
 {
+    /// <summary>Events in the outbox not yet confirmed by the broker (the relay's backlog), counted by sequence range.</summary>
+    public static async Task<long> CountOutboxBacklogAsync(string ordersDb, CancellationToken ct)
+    {
+        await using var connection = new NpgsqlConnection(Unpooled(ordersDb));
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand(
+            "SELECT coalesce(sum(last_sequence - first_sequence + 1), 0)::bigint FROM outbox WHERE sent_at IS NULL", connection);
+        return (long)(await command.ExecuteScalarAsync(ct))!;
+    }
+
+    /// <summary>The ids of every event of every timeline, as a consumer sees them (CloudEvent ids).</summary>
+    public static async Task<HashSet<string>> EventIdsAsync(string ordersDb, CancellationToken ct)
+    {
+        await using var connection = new NpgsqlConnection(Unpooled(ordersDb));
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand("SELECT event_id FROM order_events", connection);
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        var ids = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        while (await reader.ReadAsync(ct)) ids.Add(reader.GetGuid(0).ToString());
+        return ids;
+    }
+
     // Where the lines live. An order's lines are in order_lines; one without rows there (stored before lines existed)
     // is its orders.item_sku/quantity. The same for a reservation and reservation_lines.
     private const string OrderLinesSql = "SELECT order_id, item_sku, quantity FROM order_lines";

@@ -70,6 +70,20 @@ public sealed class ArgumentTests
     }
 
     [Fact]
+    public void The_broker_uri_turns_the_relay_lag_on_and_is_off_by_default()
+    {
+        var (options, errors) = Parse("--events-uri", "amqp://oms:secret@127.0.0.1:5672/", "--events-wait", "5s");
+        Assert.Empty(errors);
+        Assert.Equal(new Uri("amqp://oms:secret@127.0.0.1:5672/"), options!.EventsUri);
+        Assert.Equal(TimeSpan.FromSeconds(5), options.EventsWait);
+
+        (options, errors) = Parse();
+        Assert.Empty(errors);
+        Assert.Null(options!.EventsUri);
+        Assert.Equal(LoadGenCommand.DefaultEventsWait, options.EventsWait);
+    }
+
+    [Fact]
     public void Count_alone_means_no_time_limit()
     {
         var (options, errors) = Parse("-n", "1000", "-c", "8");
@@ -98,6 +112,9 @@ public sealed class ArgumentTests
     [InlineData("--lines", "51")]
     [InlineData("--lines", "two")]
     [InlineData("--mix", "cancel=-1")]
+    [InlineData("--events-uri", "http://localhost:5672")]
+    [InlineData("--events-uri", "localhost:5672")]
+    [InlineData("--events-wait", "later")]
     public void Bad_input_is_rejected(string option, string value)
     {
         var (options, errors) = Parse(option, value);
