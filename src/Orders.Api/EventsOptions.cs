@@ -58,7 +58,7 @@ public sealed class EventsOptions
 
     /// <summary>Longest wait between two attempts.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
-    public TimeSpan MaxReconnectDelay { get; set; } = TimeSpan.FromSeconds(30);
+    public TimeSpan MaxReconnectDelay { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>How often every replica counts the backlog for the oms.outbox.* gauges.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
