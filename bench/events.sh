@@ -55,7 +55,7 @@ ab() {
   for round in $(seq 1 "$ROUNDS"); do
     for arm in off on; do
       local events=0 lag=()
-      [[ $arm == on ]] && { events=1; lag=(--events-uri "$EVENTS_URI" --events-wait 10s); }
+      [[ $arm == on ]] && { events=1; [[ "${OMS_EVENTS_LAG:-1}" == 1 ]] && lag=(--events-uri "$EVENTS_URI" --events-wait 10s); }
       export OMS_EVENTS=$events
       start_fresh_system
       "${LG[@]}" --clients "$CLIENTS" --duration "${WARMUP}s" --warmup 0s >/dev/null 2>&1
