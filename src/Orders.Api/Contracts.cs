@@ -89,6 +89,24 @@ public sealed record OrderEventResponse(Guid EventId, Guid OrderId, int Sequence
 
 public sealed record OrderEventPage(IReadOnlyList<OrderEventResponse> Items, string? Next);
 
+/// <summary>GET /api/v1/orders/stats: the last <see cref="WindowMinutes"/> minutes of orders, the PENDING ones now, the event backlog.</summary>
+public sealed record OrderStatsResponse(
+    int WindowMinutes,
+    DateTime GeneratedAt,
+    IReadOnlyList<OrderStatsMinute> PerMinute,
+    IReadOnlyDictionary<string, long> FailuresByReason,
+    PendingStats Pending,
+    OutboxStats? Outbox);
+
+/// <summary>The orders created in one minute (UTC, its start), by their status now.</summary>
+public sealed record OrderStatsMinute(DateTime Minute, long Confirmed, long Failed, long Cancelled, long Pending);
+
+/// <summary>Every PENDING order now; the oldest one's age is null when there is none.</summary>
+public sealed record PendingStats(long Count, double? OldestAgeSeconds);
+
+/// <summary>Order events not yet confirmed by the broker, as the relay's gauges last counted them.</summary>
+public sealed record OutboxStats(long Backlog, double OldestAgeSeconds);
+
 public static class FailureReason
 {
     public const string InsufficientStock = "INSUFFICIENT_STOCK";
@@ -113,6 +131,7 @@ public sealed record ProblemCode(string? Code);
 [JsonSerializable(typeof(CancelOrderRequest))]
 [JsonSerializable(typeof(OrderPage))]
 [JsonSerializable(typeof(OrderEventPage))]
+[JsonSerializable(typeof(OrderStatsResponse))]
 [JsonSerializable(typeof(ReserveRequest))]
 [JsonSerializable(typeof(ReserveLinesRequest))]
 [JsonSerializable(typeof(OrderLine[]))]

@@ -30,6 +30,12 @@ public static class OrdersApi
             .WithDescription("200 with the CANCELLED order (cancelled now or before); 202 with the order as it stands while what it holds " +
                              "is given back (a PENDING order ends CANCELLED instead of CONFIRMED); 409 order_not_cancellable for a FAILED order.")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
+        orders.MapGet("/stats", GetStats).WithName("GetOrderStats").RequireApiKey(Scopes.OrdersRead)
+            .WithSummary("Orders per minute by status over the last hour, failures by reason, PENDING orders, the event backlog")
+            .WithDescription("per_minute: the orders created in each of the last 60 minutes (UTC, oldest first, every minute present) by " +
+                             "their status now; failures_by_reason: the FAILED among them by failure_reason; pending: every PENDING order now " +
+                             "(oldest_age_seconds null when none); outbox: the events waiting for the broker as last counted, null when " +
+                             "publishing is off. The answer is computed at most once per Stats:CacheFor (default 2 s) and shared.");
         orders.MapGet("/{orderId}", GetOrder).WithName("GetOrder").RequireApiKey(Scopes.OrdersRead).ProducesProblem(StatusCodes.Status404NotFound);
         orders.MapGet("/{orderId}/events", ListOrderEvents).WithName("ListOrderEvents").RequireApiKey(Scopes.OrdersRead)
             .WithSummary("The order's timeline, oldest first, paged")
@@ -119,6 +125,9 @@ public static class OrdersApi
         if (key is null && !fields.Has("idempotency_key")) fields.Add("idempotency_key", "is required (in the body or the Idempotency-Key header).");
         return key;
     }
+
+    private static async Task<Ok<OrderStatsResponse>> GetStats(OrderStats stats, CancellationToken ct) =>
+        TypedResults.Ok(await stats.GetAsync(ct));
 
     private static async Task<Results<Ok<OrderResponse>, ProblemHttpResult>> GetOrder(string orderId, OrderStore store, CancellationToken ct)
     {

@@ -175,6 +175,8 @@ public sealed class OutboxGauges
 
     public long Backlog => Interlocked.Read(ref _events);
 
+    public double OldestAgeSeconds => Volatile.Read(ref _oldestSeconds);
+
     public void Update((long Events, TimeSpan OldestAge) counted)
     {
         Interlocked.Exchange(ref _events, counted.Events);

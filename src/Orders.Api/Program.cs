@@ -6,6 +6,7 @@ builder.AddServiceDefaults();
 builder.AddServiceDatabase("orders", typeof(OrdersApi).Assembly);
 builder.AddOrderSaga();
 builder.AddOrderEvents();
+builder.AddOrderStats();
 
 var app = builder.Build();
 app.MapDefaultEndpoints();

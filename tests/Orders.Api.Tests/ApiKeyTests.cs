@@ -91,6 +91,7 @@ public sealed class ApiKeyTests(ApiKeySystemFixture fixture) : IClassFixture<Api
             new(Scopes.OrdersRead, HttpMethod.Get, s => s.Orders, $"/api/v1/orders/{orderId}", _ => null, HttpStatusCode.OK),
             new(Scopes.OrdersRead, HttpMethod.Get, s => s.Orders, $"/api/v1/orders?item_sku={sku}", _ => null, HttpStatusCode.OK),
             new(Scopes.OrdersRead, HttpMethod.Get, s => s.Orders, $"/api/v1/orders/{orderId}/events", _ => null, HttpStatusCode.OK),
+            new(Scopes.OrdersRead, HttpMethod.Get, s => s.Orders, "/api/v1/orders/stats", _ => null, HttpStatusCode.OK),
             new(Scopes.OrdersWrite, HttpMethod.Post, s => s.Orders, $"/api/v1/orders/{toCancelId}/cancel", _ => "{}", HttpStatusCode.OK),
             new(Scopes.StockWrite, HttpMethod.Post, s => s.Inventory, "/api/v1/stock/items", _ => $$"""{"item_sku":"{{sku}}","quantity":1}""", HttpStatusCode.OK),
             new(Scopes.StockWrite, HttpMethod.Put, s => s.Inventory, $"/api/v1/stock/items/{sku}-P", n => $$"""{"quantity":{{n}}}""", HttpStatusCode.OK),
@@ -193,6 +194,7 @@ public sealed class ApiKeyTests(ApiKeySystemFixture fixture) : IClassFixture<Api
         Assert.Equal("bearer", orders["components"]!["securitySchemes"]!["apiKey"]!["scheme"]!.GetValue<string>());
         Assert.Equal(Scopes.OrdersWrite, orders["paths"]!["/api/v1/orders"]!["post"]!["security"]![0]!["apiKey"]![0]!.GetValue<string>());
         Assert.Equal(Scopes.OrdersRead, orders["paths"]!["/api/v1/orders"]!["get"]!["security"]![0]!["apiKey"]![0]!.GetValue<string>());
+        Assert.Equal(Scopes.OrdersRead, orders["paths"]!["/api/v1/orders/stats"]!["get"]!["security"]![0]!["apiKey"]![0]!.GetValue<string>());
 
         var inventory = (await System.Inventory.GetFromJsonAsync<JsonObject>("/openapi/v1.json", ct))!;
         Assert.Equal(Scopes.StockWrite, inventory["paths"]!["/api/v1/stock/items"]!["post"]!["security"]![0]!["apiKey"]![0]!.GetValue<string>());
