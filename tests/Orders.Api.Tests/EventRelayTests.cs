@@ -409,6 +409,11 @@ public sealed class EventRelayFaultTests(PostgresServer pg)
             return gauges.Backlog == 5 * 4 && Relay.Metric(page, "oms_outbox_backlog") >= 5 * 4 && Relay.Metric(page, "oms_outbox_oldest_age_seconds") > 0;
         }, Relay.Timeout, "oms_outbox_backlog to count the 20 waiting events and oms_outbox_oldest_age_seconds their wait");
         Assert.Equal(10L, await OmsSystem.ScalarAsync<long>(system.OrdersDb, "SELECT count(*) FROM outbox WHERE sent_at IS NULL"));
+        // GET /api/v1/orders/stats shows the same gauges (its answer is cached for up to Stats:CacheFor).
+        await Eventually.UntilAsync(async () =>
+            (await system.Orders.GetFromJsonAsync<JsonObject>("/api/v1/orders/stats", Ct))!["outbox"] is JsonObject outbox
+            && outbox["backlog"]!.GetValue<long>() == 5 * 4 && outbox["oldest_age_seconds"]!.GetValue<double>() > 0,
+            Relay.Timeout, "the stats' outbox to show the 20 waiting events and their wait");
 
         await node.RestartAsync();
         var timeline = await Relay.WaitDeliveredAsync(tap, system, orders);
