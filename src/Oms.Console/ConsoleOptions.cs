@@ -24,6 +24,13 @@ public sealed class ConsoleOptions
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
     public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How long a page waits for a service (all attempts together) before it says the service is not answering:
+    /// a person is looking at the page, so it gives up sooner than the services' own clients do.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:01:00")]
+    public TimeSpan ServiceTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Rows per page on the lists (the APIs allow 1–500).</summary>
     [Range(1, 500)]
     public int PageSize { get; set; } = 50;

@@ -7,6 +7,8 @@ namespace Oms.Console;
 
 public static class ServiceClientsSetup
 {
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(200);
+
     /// <summary>Options and one typed HttpClient per service, each with the API key (when set) and the standard resilience handler.</summary>
     public static void AddServiceClients(this IHostApplicationBuilder builder)
     {
@@ -28,7 +30,18 @@ public static class ServiceClientsSetup
                 if (sp.GetRequiredService<IOptions<ConsoleOptions>>().Value.ApiKey is { Length: > 0 } key)
                     http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
             })
-            // Receive (POST) is not idempotent: a retry after a lost answer would add the stock twice.
-            .AddStandardResilienceHandler(o => o.Retry.DisableForUnsafeHttpMethods());
+            .AddStandardResilienceHandler()
+            .Configure((o, sp) =>
+            {
+                var timeout = sp.GetRequiredService<IOptions<ConsoleOptions>>().Value.ServiceTimeout;
+                o.TotalRequestTimeout.Timeout = timeout;
+                o.AttemptTimeout.Timeout = timeout;
+                // One quick retry for a blip; a service that is down shows as such within the timeout, not after backoffs.
+                o.Retry.MaxRetryAttempts = 1;
+                o.Retry.Delay = RetryDelay;
+                // Receive (POST) is not idempotent: a retry after a lost answer would add the stock twice.
+                o.Retry.DisableForUnsafeHttpMethods();
+                o.CircuitBreaker.SamplingDuration = timeout * 2 > o.CircuitBreaker.SamplingDuration ? timeout * 2 : o.CircuitBreaker.SamplingDuration;
+            });
     }
 }
