@@ -1,0 +1,3 @@
+using Oms.Testing;
+
+[assembly: AssemblyFixture(typeof(PostgresServer))]
