@@ -57,8 +57,7 @@ public sealed class AccessibilityTests(ConsoleFixture fixture) : IClassFixture<C
         {
             var control = controls.Nth(i);
             if (!await control.IsVisibleAsync()) continue;
-            await Expect(control).ToHaveAccessibleNameAsync(new System.Text.RegularExpressions.Regex(@"\S"),
-                new() { Timeout = 1_000 });
+            await Expect(control).ToHaveAccessibleNameAsync(new System.Text.RegularExpressions.Regex(@"\S"));
         }
     }
 

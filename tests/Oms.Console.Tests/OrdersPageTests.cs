@@ -38,6 +38,14 @@ public sealed class OrdersPageTests(ConsoleFixture fixture) : IClassFixture<Cons
         await Expect(row).ToContainTextAsync("CONFIRMED");
         await Expect(row).ToContainTextAsync(sku);
         await Expect(table.GetByRole(AriaRole.Link, new() { Name = other.Id })).ToHaveCountAsync(0);
+
+        // And by status, keeping the SKU: a declined order of the same SKU, then only FAILED ones.
+        var declined = await fixture.PlaceAsync(sku, 1, Declined);
+        await filter.GetByLabel("Status").SelectOptionAsync("FAILED");
+        await filter.GetByRole(AriaRole.Button, new() { Name = "Apply filters" }).ClickAsync();
+        await Expect(page).ToHaveURLAsync(new Regex("status=FAILED"));
+        await Expect(table.GetByRole(AriaRole.Link, new() { Name = declined.Id })).ToBeVisibleAsync();
+        await Expect(table.GetByRole(AriaRole.Link, new() { Name = order.Id })).ToHaveCountAsync(0);
     }
 
     [Fact]
@@ -109,7 +117,8 @@ public sealed class OrdersPageTests(ConsoleFixture fixture) : IClassFixture<Cons
         await using var context = await fixture.NewContextAsync();
         var page = await fixture.OpenAsync(context, $"/orders/{order.Id}");
         await Expect(page.GetByTestId("order-status")).ToHaveTextAsync("FAILED");
-        await Expect(page.GetByText("PAYMENT_DECLINED")).ToBeVisibleAsync();
+        // The reason in words, the API's code after it.
+        await Expect(page.GetByTestId("failure-reason")).ToHaveTextAsync("The payment was declined (PAYMENT_DECLINED)");
         await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Cancel order" })).ToBeDisabledAsync();
         Assert.Equal(10, await fixture.AvailableAsync(sku));
     }
