@@ -72,6 +72,8 @@ public sealed class ConsoleFixture(PostgresServer pg) : IAsyncLifetime
         Orders = orders.CreateClient();
         Inventory = inventory.CreateClient();
 
+        if (!File.Exists(ChromiumPath))
+            throw new InvalidOperationException($"{ChromiumPath} was not found. Install Debian's chromium (apt-get install chromium; .ci/run does).");
         _playwright = await Playwright.CreateAsync();
         Browser = await _playwright.Chromium.LaunchAsync(new() { ExecutablePath = ChromiumPath, Headless = true });
         SetDefaultExpectTimeout((float)Patience.TotalMilliseconds);
