@@ -3,6 +3,7 @@
 // PostgreSQL binaries; then the three services on 8001-8003 (and 9002-9003, internal h2c), each with its own database,
 // connected as its runtime role X (DML only) and migrating as its owner role X_owner (deploy/postgres/provision-roles.sql).
 // RabbitMQ for the order service's events the same way (EventsBroker.cs): container, else a private node, else none.
+// Last the operator console on 8000, pointed at the three services' public APIs (with an API key once keys are configured).
 using System.Security.Cryptography;
 using Aspire.Hosting.ApplicationModel;
 using Microsoft.Extensions.Configuration;
@@ -18,7 +19,7 @@ if (mode is not ("auto" or "container" or "local"))
     return Fail($"OMS_POSTGRES_MODE must be auto, container or local (got '{mode}').");
 
 // Aspire's health checks would happily report someone else's service as ours: refuse to start on busy ports.
-int[] fixedPorts = [8001, 8002, 8003, 9002, 9003, 18888, 18889, 18890];
+int[] fixedPorts = [8000, 8001, 8002, 8003, 9002, 9003, 18888, 18889, 18890];
 var busy = fixedPorts.Where(PortIsInUse).ToArray();
 if (busy.Length > 0)
     return Fail($"port(s) {string.Join(", ", busy)} already in use on localhost (another instance of the system still running?). Stop it first.");
@@ -164,6 +165,18 @@ else
 }
 var serviceToken = builder.AddParameter("oms-service-token", token, publishValueAsDefault: false, secret: true);
 
+// --- The console's API key: none while the public endpoints are open (ConsoleApiKey.cs). ---
+ConsoleApiKey consoleKey;
+try
+{
+    consoleKey = ConsoleApiKey.FromEnvironment();
+}
+catch (ConsoleApiKeyException e)
+{
+    await Task.WhenAll(localPostgres?.StopAsync() ?? Task.CompletedTask, broker.StopAsync());
+    return Fail(e.Message);
+}
+
 // --- The three services, on fixed ports (no launch profile: the ports come from here, not from Kestrel's 5000). ---
 IResourceBuilder<ProjectResource> Service<TProject>(string name, int port) where TProject : IProjectMetadata, new() =>
     builder.AddProject<TProject>(name, o => o.ExcludeLaunchProfile = true)
@@ -174,18 +187,37 @@ IResourceBuilder<ProjectResource> Service<TProject>(string name, int port) where
         .WithReference(connectionStrings[name], connectionName: name)
         .WithReference(connectionStrings[LocalPostgres.OwnerRole(name)], connectionName: LocalPostgres.OwnerRole(name))
         .WithHttpHealthCheck("/health/ready")
+        .WithEnvironment(context =>
+        {
+            foreach (var (key, value) in consoleKey.ServiceEnvironment) context.EnvironmentVariables[key] = value;
+        })
         .WaitFor(database);
 
 // Inventory and payments also listen on an internal HTTP/2-cleartext endpoint (InternalUrls, not an Aspire
 // endpoint: Aspire would add it to ASPNETCORE_URLS as HTTP/1.1); the order service calls them there.
 var inventory = Service<Projects.Inventory_Api>("inventory", 8002).WithEnvironment("InternalUrls", "http://localhost:9002");
 var payments = Service<Projects.Payments_Api>("payments", 8003).WithEnvironment("InternalUrls", "http://localhost:9003");
-broker.ReferencedBy(Service<Projects.Orders_Api>("orders", 8001))
+var orders = broker.ReferencedBy(Service<Projects.Orders_Api>("orders", 8001))
     .WithEnvironment("Saga__InventoryUrl", "http://localhost:9002")
     .WithEnvironment("Saga__PaymentUrl", "http://localhost:9003")
     .WithEnvironment("Saga__Http2", "true")
     .WaitFor(inventory)
     .WaitFor(payments);
+
+// The operator console: only the services' public URLs (never a database), started once they are ready.
+// Development, like the services: a build output (not a publish) serves its static web assets only there.
+var operatorConsole = builder.AddProject<Projects.Oms_Console>("console", o => o.ExcludeLaunchProfile = true)
+    .WithHttpEndpoint(port: 8000, isProxied: false)
+    .WithEnvironment("ASPNETCORE_ENVIRONMENT", "Development")
+    .WithEnvironment("Services__Orders", "http://localhost:8001")
+    .WithEnvironment("Services__Inventory", "http://localhost:8002")
+    .WithEnvironment("Services__Payments", "http://localhost:8003")
+    .WithHttpHealthCheck("/health/ready")
+    .WaitFor(orders)
+    .WaitFor(inventory)
+    .WaitFor(payments);
+if (consoleKey.Key is not null)
+    operatorConsole.WithEnvironment("Console__ApiKey", builder.AddParameter("console-api-key", consoleKey.Key, publishValueAsDefault: false, secret: true));
 
 DistributedApplication? app = null;
 try
@@ -195,7 +227,7 @@ try
         return Fail($"{failure}\nThe container's log: docker logs $(docker ps -aq --filter name=postgres- | head -1)\n" +
             "Or run without containers: OMS_POSTGRES_MODE=local.");
     if (runtime is null) await app.StartAsync();
-    _ = PrintUrlsWhenReadyAsync(app, tokenGenerated, broker.Banner);
+    _ = PrintUrlsWhenReadyAsync(app, tokenGenerated, broker.Banner, consoleKey.Banner);
     await app.WaitForShutdownAsync();
 }
 catch (OperationCanceledException)
@@ -246,13 +278,13 @@ static async Task<string?> StartWithContainerAsync(DistributedApplication app, T
 // Aspire resource names allow letters, digits and hyphens only.
 static string ResourceName(string role) => role.Replace('_', '-');
 
-static async Task PrintUrlsWhenReadyAsync(DistributedApplication app, bool tokenGenerated, string events)
+static async Task PrintUrlsWhenReadyAsync(DistributedApplication app, bool tokenGenerated, string events, string consoleAccess)
 {
     var stopping = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
     var notifications = app.Services.GetRequiredService<ResourceNotificationService>();
     try
     {
-        foreach (var name in new[] { "inventory", "payments", "orders" })
+        foreach (var name in new[] { "inventory", "payments", "orders", "console" })
             await notifications.WaitForResourceHealthyAsync(name, stopping);
     }
     catch (OperationCanceledException)
@@ -266,6 +298,7 @@ static async Task PrintUrlsWhenReadyAsync(DistributedApplication app, bool token
     Console.WriteLine($"""
 
         ================ Order management system is running ================
+          Console    http://localhost:8000   orders, timelines, stock, live overview ({consoleAccess})
           Orders     http://localhost:8001   API docs: http://localhost:8001/docs
           Inventory  http://localhost:8002   API docs: http://localhost:8002/docs
           Payments   http://localhost:8003   API docs: http://localhost:8003/docs
@@ -273,7 +306,7 @@ static async Task PrintUrlsWhenReadyAsync(DistributedApplication app, bool token
           Token      OMS_SERVICE_TOKEN {(tokenGenerated ? "generated for this run: printed above" : "taken from your environment")}
           Events     {events}
           Dashboard  {(string.IsNullOrEmpty(browserToken) ? dashboard : $"{dashboard}/login?t={browserToken}")}
-          Stop       Ctrl-C (stops the services, PostgreSQL and RabbitMQ)
+          Stop       Ctrl-C (stops the console, the services, PostgreSQL and RabbitMQ)
         =====================================================================
 
         """);
