@@ -2,9 +2,10 @@
 # Runs the local runner as a user would (dotnet run --project src/Oms.AppHost), waits for the three services,
 # checks the README's four scenarios with curl, checks that each service is connected as its runtime role,
 # that the broker the AppHost started (container or local node) receives the scenarios' order events on oms.events,
-# and stops the AppHost with SIGTERM (as Ctrl-C would; a background job of a script ignores SIGINT).
+# that the operator console (port 8000) answers on its pages and shows the happy path's order, and stops the AppHost
+# with SIGTERM (as Ctrl-C would; a background job of a script ignores SIGINT).
 #   .ci/apphost-smoke.sh [container|local]      (OMS_POSTGRES_MODE, default container)
-# Exit 0 only when every check passed. Needs ports 8001-8003, 9002-9003 and 18888-18890 free. In container mode
+# Exit 0 only when every check passed. Needs ports 8000-8003, 9002-9003 and 18888-18890 free. In container mode
 # the data volumes (PostgreSQL's, and RabbitMQ's when its image is there) are removed afterwards when this run created them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,7 @@ TIMEOUT="${APPHOST_SMOKE_TIMEOUT:-300}"
 LOG="$(mktemp /tmp/apphost-smoke.XXXXXX)"
 VOLUME=oms-postgres15-data
 RABBITMQ_VOLUME=oms-rabbitmq-data
-ORDER=http://127.0.0.1:8001 INVENTORY=http://127.0.0.1:8002 PAYMENT=http://127.0.0.1:8003
+ORDER=http://127.0.0.1:8001 INVENTORY=http://127.0.0.1:8002 PAYMENT=http://127.0.0.1:8003 CONSOLE=http://127.0.0.1:8000
 T_START=$(date +%s)
 say() { printf '[apphost-smoke %4ss] %s\n' "$(( $(date +%s) - T_START ))" "$*"; }
 
@@ -151,6 +152,20 @@ deadline=$(( $(date +%s) + 60 ))
 until [ "$(events_of "$ID1")" = "$EXPECTED" ] || [ "$(date +%s)" -ge "$deadline" ]; do sleep 1; done
 check "events: the happy path's order on oms.events, in sequence" "$EXPECTED" "$(events_of "$ID1")"
 mgmt -o /dev/null -X DELETE "$MGMT/api/queues/%2F/$QUEUE"
+
+# The operator console, started by the AppHost once the services are ready: its pages answer and show the orders.
+deadline=$(( $(date +%s) + 120 ))
+# (The banner waits for Aspire's health check of the console too, which can come after ours.)
+until { curl -fs -o /dev/null --max-time 5 "$CONSOLE/health/ready" && grep -q '^  Console ' "$LOG"; } \
+      || [ "$(date +%s)" -ge "$deadline" ]; do sleep 1; done
+say "$(grep -m1 '^  Console ' "$LOG" | sed 's/^ *//')"
+check "banner: the console's URL" 1 "$(grep -q '^  Console    http://localhost:8000 ' "$LOG" && echo 1 || echo 0)"
+req GET "$CONSOLE/"; check "console: / (overview) answers" 200 "$CODE"
+req GET "$CONSOLE/orders"; check "console: /orders answers" 200 "$CODE"
+check "console: /orders lists the happy path's order" 1 "$(grep -q "$ID1" <<<"$BODY" && echo 1 || echo 0)"
+req GET "$CONSOLE/orders/$ID1"; check "console: the order's page answers" 200 "$CODE"
+check "console: the order's page shows it CONFIRMED with its timeline" 1 \
+  "$(grep -q CONFIRMED <<<"$BODY" && grep -q order.confirmed <<<"$BODY" && echo 1 || echo 0)"
 
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ] || { say "ERROR: $FAILED check(s) failed"; exit 1; }
