@@ -16,8 +16,8 @@ internal sealed class ConsoleApiKey
     public const string Name = "console";
     public const string EnvironmentVariable = "OMS_CONSOLE_API_KEY";
 
-    /// <summary>What the console does: list and read orders, place and cancel them, list, receive and correct stock.</summary>
-    public static readonly string[] Scopes = ["orders:read", "orders:write", "stock:read", "stock:write"];
+    /// <summary>What the console does: read and cancel orders, read, receive and correct stock, read an order's payment.</summary>
+    public static readonly string[] Scopes = ["orders:read", "orders:write", "stock:read", "stock:write", "payments:read"];
 
     private const string Prefix = "Auth:ApiKeys:";
 

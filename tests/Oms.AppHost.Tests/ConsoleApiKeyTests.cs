@@ -52,7 +52,7 @@ public sealed class ConsoleApiKeyTests
         Assert.Equal(new[] { "shop", "reporting", "console" }, keys.Select(k => k.Name));
         var console = keys[2];
         Assert.Equal(Sha256(key.Key), console.Hash);
-        Assert.Equal(ShopScopes, console.Scopes.SelectMany(s => s.Split(' ')));
+        Assert.Equal([.. ShopScopes, "payments:read"], console.Scopes.SelectMany(s => s.Split(' ')));
     }
 
     [Fact]
