@@ -69,7 +69,7 @@ internal sealed class ConsoleApiKey
                 "so that the console uses it (or rename that key).");
         var key = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
         return new ConsoleApiKey(key, indices.Max() + 1,
-            $"API key '{Name}' generated for this run ({string.Join(' ', Scopes)}); {EnvironmentVariable} sets your own");
+            $"API key '{Name}' generated for this run; {EnvironmentVariable} sets your own");
     }
 }
 
