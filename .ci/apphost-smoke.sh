@@ -163,6 +163,11 @@ check "banner: the console's URL" 1 "$(grep -q '^  Console    http://localhost:8
 req GET "$CONSOLE/"; check "console: / (overview) answers" 200 "$CODE"
 req GET "$CONSOLE/orders"; check "console: /orders answers" 200 "$CODE"
 check "console: /orders lists the happy path's order" 1 "$(grep -q "$ID1" <<<"$BODY" && echo 1 || echo 0)"
+# The page's scripts (Blazor's, the component library's) are served: without them nothing on it is interactive.
+SCRIPTS="$(grep -o '<script src="[^"]*"' <<<"$BODY" | sed 's/^<script src="//; s/"$//; s#^/##')"
+MISSING="$(for s in $SCRIPTS; do [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$CONSOLE/$s")" = 200 ] || echo "$s"; done)"
+check "console: the page's scripts are served ($(echo $SCRIPTS | wc -w) incl. blazor.web.js)" "1:" \
+  "$(grep -q 'blazor.web' <<<"$SCRIPTS" && echo 1 || echo 0):$(echo $MISSING)"
 req GET "$CONSOLE/orders/$ID1"; check "console: the order's page answers" 200 "$CODE"
 check "console: the order's page shows it CONFIRMED with its timeline" 1 \
   "$(grep -q CONFIRMED <<<"$BODY" && grep -q order.confirmed <<<"$BODY" && echo 1 || echo 0)"
