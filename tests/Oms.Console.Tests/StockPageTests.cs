@@ -1,6 +1,6 @@
 namespace Oms.Console.Tests;
 
-/// <summary>The Stock page in a real browser: receiving stock from the page, and a bad value answered by the API's own
+/// <summary>The Stock page in a real browser: receiving and correcting stock from the page, and a bad value answered by the API's own
 /// message next to the field, writing nothing.</summary>
 public sealed class StockPageTests(ConsoleFixture fixture) : IClassFixture<ConsoleFixture>
 {
@@ -23,6 +23,27 @@ public sealed class StockPageTests(ConsoleFixture fixture) : IClassFixture<Conso
         await Expect(page.GetByTestId("stock-result")).ToContainTextAsync(sku);
         await Expect(OrdersPageTests.StockRow(page, sku)).ToContainTextAsync("12");
         Assert.Equal(12, await fixture.AvailableAsync(sku));
+    }
+
+    [Fact]
+    public async Task Correcting_stock_from_the_page_sets_the_counted_quantity()
+    {
+        var sku = ConsoleFixture.NewSku("CORR");
+        await fixture.ReceiveStockAsync(sku, 9);
+
+        await using var context = await fixture.NewContextAsync();
+        var page = await fixture.OpenAsync(context, "/stock");
+        var available = OrdersPageTests.StockRow(page, sku).GetByRole(AriaRole.Cell).Nth(1);
+        await Expect(available).ToHaveTextAsync("9");
+
+        var correct = page.GetByRole(AriaRole.Form, new() { Name = "Correct stock" });
+        await correct.GetByLabel("SKU").FillAsync(sku);
+        await correct.GetByLabel("Quantity").FillAsync("4");
+        await correct.GetByRole(AriaRole.Button, new() { Name = "Correct" }).ClickAsync();
+
+        await Expect(page.GetByTestId("stock-result")).ToContainTextAsync($"{sku} now has 4 available");
+        await Expect(available).ToHaveTextAsync("4");
+        Assert.Equal(4, await fixture.AvailableAsync(sku));
     }
 
     [Theory]
