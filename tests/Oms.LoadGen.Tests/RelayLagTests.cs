@@ -1,3 +1,4 @@
+using Oms.Testing;
 using System.Text;
 using Xunit;
 
@@ -95,8 +96,8 @@ public sealed class RelayLagMeterTests
                 await channel.BasicPublishAsync(RelayLagMeter.Exchange, type, mandatory: true, new RabbitMQ.Client.BasicProperties(), body, ct);
             }
 
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-            while (tally.Measured < types.Length && DateTime.UtcNow < deadline) await Task.Delay(50, ct);
+            await Eventually.UntilAsync(() => Task.FromResult(tally.Measured >= types.Length), TimeSpan.FromSeconds(30),
+                $"the lag consumer to measure all {types.Length} events");
         }
 
         var summary = tally.Summarize();
