@@ -14,7 +14,8 @@ public sealed class RabbitMqNode : IAsyncDisposable
 {
     private const string User = "oms";
     private const string ServerScript = "/usr/lib/rabbitmq/bin/rabbitmq-server";
-    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
+    // A deadline, not a wait: a node starts in seconds, but several test projects start nodes at once on 2 cores.
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(180);
     private static readonly TimeSpan ExitTimeout = TimeSpan.FromSeconds(30);
 
     private readonly string _dir;

@@ -102,7 +102,15 @@ public sealed class RecoveryTests(PostgresServer pg)
         await OmsSystem.ScalarAsync<int>(system.OrdersDb,
             "UPDATE orders SET created_at = now() - interval '1 hour', stuck_at = NULL, lease_until = now() WHERE order_id = $1::uuid", orderId);
 
-        system.StartOrdersReplica(new Dictionary<string, string?> { ["Recovery:Enabled"] = "true" });
+        // The worker's replica starts cold; past the deadline an attempt that times out would count as "no answer" and
+        // fail the order. Budgets as long as the test's wait: both dependencies answer, however slow the machine.
+        system.StartOrdersReplica(new Dictionary<string, string?>
+        {
+            ["Recovery:Enabled"] = "true",
+            ["Recovery:AttemptBudget"] = "00:00:20",
+            ["Recovery:Lease"] = "00:02:00", // at least a whole batch of such attempts (RecoveryOptionsValidation)
+            ["Saga:AttemptTimeout"] = "00:00:05",
+        });
         var final = await system.WaitFinalAsync(orderId, TimeSpan.FromSeconds(60));
         Assert.Equal("CONFIRMED", final.Str("status"));
         Assert.Equal(7, await system.AvailableAsync(sku));
