@@ -15,9 +15,13 @@ public sealed class NetworkModel(Manifests manifests)
 {
     private readonly List<JsonObject> policies = [.. manifests.OfKind("NetworkPolicy")];
 
-    public bool Allows(Pod from, Pod to, int port) =>
-        (from.Namespace is not null || Allowed(from, "Egress", "egress", "to", to, port))
-        && (to.Namespace is not null || Allowed(to, "Ingress", "ingress", "from", from, port));
+    public bool Allows(Pod from, Pod to, int port) => EgressAllows(from, to, port) && IngressAllows(from, to, port);
+
+    /// <summary>What the source's egress policies alone allow (pods of other namespaces are not ours to check).</summary>
+    public bool EgressAllows(Pod from, Pod to, int port) => from.Namespace is not null || Allowed(from, "Egress", "egress", "to", to, port);
+
+    /// <summary>What the destination's ingress policies alone allow.</summary>
+    public bool IngressAllows(Pod from, Pod to, int port) => to.Namespace is not null || Allowed(to, "Ingress", "ingress", "from", from, port);
 
     private bool Allowed(Pod subject, string type, string rulesKey, string peersKey, Pod peer, int port)
     {
