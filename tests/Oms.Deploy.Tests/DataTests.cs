@@ -29,6 +29,12 @@ public sealed class DataTests
             Assert.Equal($"{service}_owner", Str(initdb["owner"]));
             Assert.Equal($"{service}-db-owner", Str(initdb["secret"]!["name"]));
             Assert.Equal($"{service}-db-superuser", Str(spec["superuserSecret"]!["name"]));
+            // A failover must not lose an acknowledged commit: a standby confirms each one.
+            var synchronous = spec["postgresql"]!["synchronous"]!;
+            Assert.True(Int(synchronous["number"]) >= 1);
+            Assert.Equal(folder == Production ? "required" : "preferred", Str(synchronous["dataDurability"]));
+            // "required" with one standby would stop all writes whenever it is down.
+            if (Str(synchronous["dataDurability"]) == "required") Assert.True(Int(spec["instances"]) - 1 > Int(synchronous["number"]));
         }
         if (folder == Production)
             Assert.All(manifests.OfKind("Cluster"), c => Assert.NotNull(c["spec"]!["backup"]?["barmanObjectStore"]));
@@ -132,7 +138,11 @@ public sealed class DataTests
         Assert.Empty(manifests.OfKind("Secret"));
         var readme = File.ReadAllText(Path.Combine(RepositoryRoot, "README.md"));
         foreach (var name in ReferencedSecrets(manifests).Where(n => !MadeByAnOperator(n)))
-            Assert.True(readme.Contains($"secret generic {name} ", StringComparison.Ordinal),
+            Assert.True(readme.Contains($"secret generic {name} ", StringComparison.Ordinal)
+                // The README makes the databases' Secrets in a loop over the three: "$db-db-owner" and so on.
+                || (Services.FirstOrDefault(s => name.StartsWith($"{s}-db-", StringComparison.Ordinal)) is { } service
+                    && readme.Contains($"secret generic $db-db-{name[$"{service}-db-".Length..]} ", StringComparison.Ordinal)
+                    && readme.Contains("for db in orders inventory payments; do", StringComparison.Ordinal)),
                 $"README.md does not say how to create the Secret {name} (kubectl create secret generic {name} ...)");
     }
 }
