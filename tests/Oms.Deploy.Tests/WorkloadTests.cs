@@ -18,7 +18,7 @@ public sealed class WorkloadTests
         foreach (var name in Deployments)
         {
             var deployment = manifests.Get("Deployment", name);
-            Assert.True(Int(deployment["spec"]!["replicas"]) >= 2, $"{folder}: {name} has fewer than 2 replicas");
+            Assert.True(MinimumReplicas(manifests, name) >= 2, $"{folder}: {name} may run fewer than 2 replicas");
             var container = Containers((JsonObject)deployment["spec"]!["template"]!, withInit: false).Single();
             var ports = Items(container["ports"]).Select(p => Str(p["name"])).ToHashSet();
             foreach (var (probe, path) in new[] { ("livenessProbe", "/health/live"), ("readinessProbe", "/health/ready"), ("startupProbe", "/health/live") })
@@ -29,6 +29,37 @@ public sealed class WorkloadTests
                 Assert.Equal("http", Str(get["port"]));
                 Assert.Contains("http", ports);
             }
+        }
+    }
+
+    /// <summary>The autoscaler's minimum where one scales the Deployment (which then names no count), else its replicas.</summary>
+    private static int MinimumReplicas(Manifests manifests, string deployment)
+    {
+        var hpa = manifests.OfKind("HorizontalPodAutoscaler").SingleOrDefault(h => Str(h["spec"]!["scaleTargetRef"]!["name"]) == deployment);
+        var replicas = manifests.Get("Deployment", deployment)["spec"]!["replicas"];
+        if (hpa is null) return Int(replicas);
+        // A count in the Deployment would be re-applied over the autoscaler's by every kubectl apply.
+        Assert.Null(replicas);
+        return Int(hpa["spec"]!["minReplicas"]);
+    }
+
+    [Theory, MemberData(nameof(Folders))]
+    public void Every_service_drains_before_it_stops(string folder)
+    {
+        var manifests = Of(folder);
+        foreach (var name in Deployments)
+        {
+            var pod = (JsonObject)manifests.Get("Deployment", name)["spec"]!["template"]!;
+            var container = Containers(pod, withInit: false).Single();
+            var preStop = container["lifecycle"]?["preStop"]?["exec"]?["command"]?.AsArray().Select(Str).ToArray()
+                ?? throw new Xunit.Sdk.XunitException($"{folder}: {name} has no preStop pause");
+            Assert.Equal("sleep", preStop[0]);
+            var grace = TimeSpan.FromSeconds(Int(pod["spec"]!["terminationGracePeriodSeconds"]));
+            // The services' own shutdown (ShutdownTimeout) must fit in what is left of the grace period after the pause.
+            if (Env(container, "ShutdownTimeout") is { } shutdown)
+                Assert.True(TimeSpan.FromSeconds(int.Parse(preStop[1]!)) + TimeSpan.Parse(shutdown) < grace,
+                    $"{folder}: {name}: preStop {preStop[1]} s + ShutdownTimeout {shutdown} do not fit in {grace}");
+            else Assert.DoesNotContain(name, Services);
         }
     }
 
@@ -106,7 +137,7 @@ public sealed class WorkloadTests
             var min = Int(hpa["minReplicas"]);
             Assert.True(min >= 2, $"{folder}: {service} may scale below 2");
             Assert.True(Int(hpa["maxReplicas"]) > min);
-            Assert.Equal(Int(deployment["spec"]!["replicas"]), min);
+            Assert.Null(deployment["spec"]!["replicas"]);
             Assert.Contains(Items(hpa["metrics"]), m => Str(m["resource"]?["name"]) == "cpu");
         }
         foreach (var name in Deployments)
@@ -115,7 +146,7 @@ public sealed class WorkloadTests
             var pdb = manifests.Get("PodDisruptionBudget", name)["spec"]!;
             Assert.Equal(deployment["spec"]!["selector"]!.ToJsonString(), pdb["selector"]!.ToJsonString());
             var minAvailable = Int(pdb["minAvailable"]);
-            Assert.InRange(minAvailable, 1, Int(deployment["spec"]!["replicas"]) - 1);
+            Assert.InRange(minAvailable, 1, MinimumReplicas(manifests, name) - 1);
         }
     }
 
