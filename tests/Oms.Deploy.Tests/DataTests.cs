@@ -29,6 +29,10 @@ public sealed class DataTests
             Assert.Equal($"{service}_owner", Str(initdb["owner"]));
             Assert.Equal($"{service}-db-owner", Str(initdb["secret"]!["name"]));
             Assert.Equal($"{service}-db-superuser", Str(spec["superuserSecret"]!["name"]));
+            // The instances on different nodes: a node lost is not the database lost.
+            Assert.Equal("true", Str(spec["affinity"]!["enablePodAntiAffinity"]));
+            Assert.Equal("kubernetes.io/hostname", Str(spec["affinity"]!["topologyKey"]));
+            Assert.Equal(folder == Production ? "required" : "preferred", Str(spec["affinity"]!["podAntiAffinityType"]));
             // A failover must not lose an acknowledged commit: a standby confirms each one.
             var synchronous = spec["postgresql"]!["synchronous"]!;
             Assert.True(Int(synchronous["number"]) >= 1);
