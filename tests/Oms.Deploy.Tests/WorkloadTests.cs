@@ -107,7 +107,7 @@ public sealed class WorkloadTests
             var main = Containers(pod, withInit: false).Single();
             var migrate = Items(pod["spec"]!["initContainers"]).Single();
             Assert.Equal(Str(main["image"]), Str(migrate["image"]));
-            Assert.Equal(["migrate"], migrate["args"]!.AsArray().Select(Str));
+            Assert.Equal([Oms.Database.MigrationCommand.Name], migrate["args"]!.AsArray().Select(Str));
 
             var owner = Env(migrate, $"ConnectionStrings__{service}_owner")!;
             Assert.Contains($"Host={service}-db-rw;", owner);
@@ -118,7 +118,7 @@ public sealed class WorkloadTests
             Assert.Contains($"Host={service}-db-rw;", runtime);
             Assert.Contains($"Username={service};", runtime);
             Assert.Contains("SSL Mode=VerifyFull", runtime);
-            Assert.Equal("false", Env(main, "Migrations__OnStart"));
+            Assert.Equal("false", Env(main, $"{Oms.Database.MigrationOptions.Section}__{nameof(Oms.Database.MigrationOptions.OnStart)}"));
             Assert.Null(Env(main, $"ConnectionStrings__{service}_owner"));
             Assert.DoesNotContain(Items(main["env"]), e => Str(e["valueFrom"]?["secretKeyRef"]?["name"]) == $"{service}-db-owner");
         }
