@@ -56,6 +56,8 @@ public sealed class DataTests
             var pod = (JsonObject)manifests.Get("Job", $"{service}-db-roles")["spec"]!["template"]!;
             var container = Containers(pod).Single();
             Assert.Contains("bash /oms/init-roles.sh", Str(container["args"]![0]));
+            // The operator's own roles keep the maintenance database that provision-roles.sql closes to PUBLIC.
+            Assert.Contains("GRANT CONNECT ON DATABASE postgres", Str(container["args"]![0]));
             Assert.Equal($"{service}-db-rw", Env(container, "PGHOST"));
             Assert.Equal(service, Env(container, "OMS_DATABASES"));
             Assert.Equal("verify-full", Env(container, "PGSSLMODE"));
