@@ -10,4 +10,4 @@ builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResol
 var app = builder.Build();
 app.MapDefaultEndpoints();
 app.MapStockApi();
-app.Run();
+app.RunOrMigrate(args);

@@ -23,12 +23,30 @@ public sealed class DatabaseMigrator(string migrationConnectionString, System.Re
     public void Migrate(ILogger logger)
     {
         if (warning is not null) logger.LogWarning("{Warning}", warning);
+        WhenReachable(logger, () => MigrateOnce(logger));
+    }
+
+    /// <summary>
+    /// Fails unless every migration is applied, changing nothing: for a service whose migrations ran before it, as
+    /// the owner role, elsewhere (the Kubernetes init container), so that it never serves an older schema.
+    /// </summary>
+    public void EnsureCurrent(ILogger logger) => WhenReachable(logger, () =>
+    {
+        // Reads the journal only (no journal table = nothing applied): the runtime role can do it.
+        var pending = Upgrader().GetScriptsToExecute();
+        if (pending.Count > 0)
+            throw new InvalidOperationException($"The database schema is not current: {pending.Count} migration(s) not applied, "
+                + $"the first {pending[0].Name}. Run the service with the argument \"{MigrationCommand.Name}\" as the owner role first.");
+    });
+
+    private static void WhenReachable(ILogger logger, Action action)
+    {
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
         while (true)
         {
             try
             {
-                MigrateOnce(logger);
+                action();
                 return;
             }
             catch (NpgsqlException e) when (e.IsTransient && DateTime.UtcNow < deadline)
@@ -50,17 +68,18 @@ public sealed class DatabaseMigrator(string migrationConnectionString, System.Re
             take.ExecuteNonQuery();
         }
 
-        var result = DeployChanges.To
-            .PostgresqlDatabase(connectionString)
-            .WithScriptsEmbeddedInAssembly(scripts)
-            .WithTransactionPerScript()
-            .LogToNowhere()
-            .Build()
-            .PerformUpgrade();
+        var result = Upgrader().PerformUpgrade();
 
         if (!result.Successful)
             throw new InvalidOperationException($"Database migration failed at {result.ErrorScript?.Name}.", result.Error);
         foreach (var script in result.Scripts)
             logger.LogInformation("Applied migration {Script}", script.Name);
     }
+
+    private DbUp.Engine.UpgradeEngine Upgrader() => DeployChanges.To
+        .PostgresqlDatabase(connectionString)
+        .WithScriptsEmbeddedInAssembly(scripts)
+        .WithTransactionPerScript()
+        .LogToNowhere()
+        .Build();
 }

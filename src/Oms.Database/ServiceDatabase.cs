@@ -6,6 +6,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using Oms.ServiceDefaults;
 
@@ -44,6 +45,7 @@ public static class ServiceDatabaseExtensions
                 : new DatabaseMigrator(sp.GetRequiredKeyedService<string>(ConnectionStringKey), migrationsAssembly,
                     $"ConnectionStrings:{name}_owner is not set: migrations run as the runtime role of ConnectionStrings:{name}."));
         services.AddHostedService<DatabaseMigrations>();
+        services.AddOptions<MigrationOptions>().BindConfiguration(MigrationOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<CoalescingOptions>().BindConfiguration("Coalescing").ValidateDataAnnotations().ValidateOnStart();
         services.AddExceptionHandler<DatabaseExceptionHandler>();
         return builder;
@@ -66,15 +68,34 @@ public static class ServiceDatabaseExtensions
     }
 }
 
+/// <summary>The <c>Migrations</c> section.</summary>
+public sealed class MigrationOptions
+{
+    public const string Section = "Migrations";
+
+    /// <summary>
+    /// Whether the service applies its migrations when it starts (the default). False where they run before it as the
+    /// owner role (<see cref="MigrationCommand"/>, the Kubernetes init container): the service then only checks that
+    /// the schema is current, and needs no owner credentials.
+    /// </summary>
+    public bool OnStart { get; set; } = true;
+}
+
 /// <summary>
-/// Applies the service's migrations when the host starts, before any hosted service's StartAsync — so before Kestrel
-/// listens and before background workers touch the tables. Nothing is served (health included) until the schema is
-/// current; a failed migration fails the start and so stops the process.
+/// Applies the service's migrations when the host starts (or, with <see cref="MigrationOptions.OnStart"/> false, checks
+/// that they are applied), before any hosted service's StartAsync — so before Kestrel listens and before background
+/// workers touch the tables. Nothing is served (health included) until the schema is current; a failed migration
+/// fails the start and so stops the process.
 /// </summary>
-public sealed class DatabaseMigrations(DatabaseMigrator migrator, ILogger<DatabaseMigrations> logger) : IHostedLifecycleService
+public sealed class DatabaseMigrations(DatabaseMigrator migrator, IOptions<MigrationOptions> options, ILogger<DatabaseMigrations> logger)
+    : IHostedLifecycleService
 {
     // DbUp is synchronous (and waits for the database to come up): off the host's thread.
-    public Task StartingAsync(CancellationToken cancellationToken) => Task.Run(() => migrator.Migrate(logger), cancellationToken);
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.Run(() =>
+    {
+        if (options.Value.OnStart) migrator.Migrate(logger);
+        else migrator.EnsureCurrent(logger);
+    }, cancellationToken);
 
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;

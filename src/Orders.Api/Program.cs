@@ -11,4 +11,4 @@ builder.AddOrderStats();
 var app = builder.Build();
 app.MapDefaultEndpoints();
 app.MapOrdersApi();
-app.Run();
+app.RunOrMigrate(args);

@@ -10,4 +10,4 @@ builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResol
 var app = builder.Build();
 app.MapDefaultEndpoints();
 app.MapPaymentsApi();
-app.Run();
+app.RunOrMigrate(args);
