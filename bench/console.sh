@@ -7,11 +7,11 @@
 #
 # 1. Starts a fresh bench system (bench/run-system.sh: private PostgreSQL + the three services, Release) in its own state
 #    folder and ports, so a bench system on the default ports can stay up beside it.
-# 2. Loads OMS_CONSOLE_BENCH_ORDERS orders with their timelines into the orders database with COPY (each table one
-#    COPY FROM STDIN, fed by a COPY TO STDOUT of a generate_series query): 5% created in the last hour, the rest over
-#    the 23 hours before; ~93% CONFIRMED, 4% FAILED (five reasons), 3% CANCELLED, the newest 20 PENDING (with a lease far in
-#    the future, so the recovery worker leaves them); ~1,000 SKUs of skewed popularity (SKU-0000 ~3% of orders). Each
-#    order's timeline is the events its status implies (1, 2, 4 or 6). Then VACUUM ANALYZE, as autovacuum would.
+# 2. Loads OMS_CONSOLE_BENCH_ORDERS orders with their timelines into the orders database with COPY (bench/load-orders.sh):
+#    5% created in the last hour, the rest over the 23 hours before; ~93% CONFIRMED, 4% FAILED (five reasons), 3% CANCELLED,
+#    the newest 20 PENDING (with a lease far in the future, so the recovery worker leaves them); ~1,000 SKUs of skewed
+#    popularity (SKU-0000 ~3% of orders), one line each. Each order's timeline is the events its status implies
+#    (1, 2, 4 or 6). Then VACUUM ANALYZE, as autovacuum would.
 # 3. Starts the console (src/Oms.Console, Release) on OMS_CONSOLE_PORT pointed at the bench services (Services__*),
 #    with the bench's API key when OMS_API_KEYS=1. Without the console project the API part still runs.
 # 4. Measures, OMS_CONSOLE_BENCH_SAMPLES times each after a warm-up (one curl per case over one kept-alive connection,
@@ -79,48 +79,8 @@ API_KEY=""
 AUTH=()
 [[ -n "$API_KEY" ]] && AUTH=(-H "Authorization: Bearer $API_KEY")
 
-echo "== $ORDER_COUNT orders and their timelines, by COPY"
-load_start=$(date +%s%N)
-# The orders: the newest first (g = 1 is the newest). created_at: g within the first 5% spreads over the last hour,
-# the rest over the 23 hours before. Status from a multiplicative hash of g (stable across runs), the newest PENDING.
-psql_orders -v n="$ORDER_COUNT" -v pending="$PENDING" <<'SQL' | psql_orders -c "COPY orders (order_id, idempotency_key, item_sku, quantity, amount, status, failure_reason, in_request, lease_token, lease_until, attempts, created_at, updated_at, last_sequence, cancel_requested_at) FROM STDIN"
-SELECT setseed(0.42) \g /dev/null
-COPY (
-  SELECT gen_random_uuid(), 'bench-' || g, sku, quantity, quantity * price, status,
-         CASE status WHEN 'FAILED' THEN (ARRAY['INSUFFICIENT_STOCK', 'PAYMENT_DECLINED', 'UNKNOWN_ITEM', 'INVENTORY_UNAVAILABLE', 'PAYMENT_UNAVAILABLE'])[(1 + h % 5)::int] END,
-         false, gen_random_uuid(), now() + interval '30 days', 1, created_at,
-         CASE status WHEN 'PENDING' THEN created_at WHEN 'CANCELLED' THEN created_at + interval '1.02 seconds' ELSE created_at + interval '0.2 seconds' END,
-         CASE status WHEN 'PENDING' THEN 1 WHEN 'FAILED' THEN 2 WHEN 'CONFIRMED' THEN 4 ELSE 6 END,
-         CASE status WHEN 'CANCELLED' THEN created_at + interval '1 second' END
-  FROM generate_series(1, :n) AS g,
-       LATERAL (SELECT (g::bigint * 2654435761) % 1000 AS h,
-                       'SKU-' || lpad(floor(1000 * power(random(), 2))::int::text, 4, '0') AS sku,
-                       1 + g % 5 AS quantity, (10 + g % 90)::numeric(12,2) AS price,
-                       CASE WHEN g <= :n * 0.05 THEN now() - interval '2 seconds' - (g / (:n * 0.05))::float8 * interval '58 minutes'
-                            ELSE now() - interval '1 hour' - ((g - :n * 0.05) / (:n * 0.95))::float8 * interval '23 hours' END AS created_at) AS x,
-       LATERAL (SELECT CASE WHEN g <= :pending THEN 'PENDING' WHEN h < 40 THEN 'FAILED' WHEN h < 70 THEN 'CANCELLED' ELSE 'CONFIRMED' END AS status) AS y
-) TO STDOUT;
-SQL
-# Their timelines, as the service writes them (OrderStore: one event per transition, the confirm's three at one time).
-psql_orders <<'SQL' | psql_orders -c "COPY order_events (event_id, order_id, sequence, type, occurred_at, data) FROM STDIN"
-COPY (
-  SELECT gen_random_uuid(), o.order_id, e.sequence, e.type, e.occurred_at, e.data
-  FROM orders o
-  CROSS JOIN LATERAL (VALUES
-      (1, 'order.created', o.created_at,
-          jsonb_build_object('items', jsonb_build_array(jsonb_build_object('item_sku', o.item_sku, 'quantity', o.quantity)), 'amount', o.amount)),
-      (2, CASE o.status WHEN 'FAILED' THEN 'order.failed' ELSE 'order.stock_reserved' END, o.created_at + interval '0.2 seconds',
-          CASE o.status WHEN 'FAILED' THEN jsonb_build_object('failure_reason', o.failure_reason) ELSE '{}' END),
-      (3, 'order.payment_authorized', o.created_at + interval '0.2 seconds', jsonb_build_object('amount', o.amount)),
-      (4, 'order.confirmed', o.created_at + interval '0.2 seconds', '{}'::jsonb),
-      (5, 'order.cancel_requested', o.cancel_requested_at, '{"reason": "customer changed their mind"}'::jsonb),
-      (6, 'order.cancelled', o.updated_at, '{}'::jsonb)
-  ) AS e(sequence, type, occurred_at, data)
-  WHERE e.sequence <= o.last_sequence
-) TO STDOUT;
-SQL
-psql_orders -c "VACUUM ANALYZE orders" -c "VACUUM ANALYZE order_events"
-echo "loaded in $(( ($(date +%s%N) - load_start) / 1000000 )) ms"
+OMS_LOAD_ORDERS="$ORDER_COUNT" OMS_LOAD_PENDING="$PENDING" OMS_LOAD_PENDING_AT=newest OMS_LOAD_SKUS=1000 \
+  OMS_LOAD_RECENT=0.05 OMS_LOAD_SPAN='23 hours' OMS_LOAD_MULTI_LINE=0 "$ROOT/bench/load-orders.sh"
 psql_orders -F ' ' -c "SELECT status, count(*) FROM orders GROUP BY 1 ORDER BY 1" | sed 's/^/  /'
 psql_orders -F ' ' -c "SELECT 'last hour', count(*) FROM orders WHERE created_at >= now() - interval '1 hour'" \
   -c "SELECT 'events', count(*) FROM order_events" \
