@@ -52,6 +52,8 @@ STEPS=" ${OMS_BIG_STEPS:-queries recovery throughput} "
 export OMS_PG_PORT="${OMS_PG_PORT:-26434}"
 export OMS_ORDERS_PORT="${OMS_ORDERS_PORT:-21001}" OMS_INVENTORY_PORT="${OMS_INVENTORY_PORT:-21002}" OMS_PAYMENTS_PORT="${OMS_PAYMENTS_PORT:-21003}"
 export OMS_TRACING=0
+# The stats endpoint runs its query on every request: its line is the query's cost, not the cache's.
+export Stats__CacheFor=00:00:00
 BIG_STATE="$BIG_DIR/orders-$N"
 EMPTY_STATE="$BIG_DIR/empty"
 PAGE_SIZE=50
@@ -190,6 +192,7 @@ if [[ "$STEPS" == *" queries "* ]]; then
   mapfile -t IDS < <(psql_db orders -c "SELECT order_id FROM orders TABLESAMPLE SYSTEM (1) ORDER BY random() LIMIT $((SAMPLES + WARMUP_REQUESTS))")
   mapfile -t urls < <(printf "$API/%s/events\n" "${IDS[@]}"); measure "/{id}/events (the timeline, a random order each)" "${urls[@]}"
   mapfile -t urls < <(printf "$API/%s\n" "${IDS[@]}");        measure "/{id} (a random order each)" "${urls[@]}"
+  mapfile -t urls < <(repeat "$API/stats");                    measure "/stats (uncached: the last hour, per minute)" "${urls[@]}"
 fi
 
 # ---------------------------------------------------------------------------------------------------------------- 3.
@@ -260,6 +263,8 @@ PY
 if [[ "$STEPS" == *" recovery "* ]]; then
   echo "== the recovery worker's scans (shared buffers touched vs the orders table's pages)"
   recovery_scans quiet | awk -F'\t' '{ printf "  %-70s scans %6d, in all %6d buffers %8.2f ms  (%d PENDING, table %d pages)\n", $2, $4, $3, $5, $6, $7 }'
+  # The rolled-back UPDATE left an aborted version on each PENDING order's page: vacuumed, as autovacuum would.
+  psql_db orders -c "VACUUM orders"
 fi
 
 # ---------------------------------------------------------------------------------------------------------------- 4.
@@ -396,6 +401,18 @@ for path in sorted(glob.glob(f"{out}/tables-big-*.txt")):
                          s_to_insert_vacuum_default=secs(st["default_ins_threshold"], st["default_ins_scale"], ins_rate),
                          s_to_insert_vacuum_table=secs(st["ins_threshold"], st["ins_scale"], ins_rate))
         vacuum.append(entry)
+# Per order placed (the orders table's inserts): dead versions and inserts each table gets, and how many orders the
+# load places before autovacuum triggers, with the defaults and with the table's settings. Independent of the machine's speed.
+order_rate = {e["file"]: e["inserts_per_s"] for e in vacuum if e["database"] == "orders" and e["table"] == "orders"}
+for e in vacuum:
+    rate = order_rate.get(e["file"])
+    if not rate or "reltuples" not in e: continue
+    dead_per_order = (e["updates_per_s"] + e["deletes_per_s"]) / rate
+    ins_per_order = e["inserts_per_s"] / rate
+    e.update(dead_per_order=round(dead_per_order, 3), inserts_per_order=round(ins_per_order, 3))
+    if dead_per_order > 0:
+        e.update(orders_to_vacuum_default=round(e["vacuum_trigger_default"] / dead_per_order),
+                 orders_to_vacuum_table=round(e["vacuum_trigger_table"] / dead_per_order))
 
 common = dict(date=os.path.basename(out)[:16], git=git, note=note)
 everything = dict(common, orders=n, loaded_ms=int(loaded_ms or 0), state_folder=state, pgdata=pgdata, statuses=statuses, sizes=sizes,
@@ -410,6 +427,36 @@ if queries:
     json.dump(dict(common, kind="latencies", title=f"List queries and the timeline on {label} orders", target_p99_ms=20, items=queries),
               open(f"{out}/ten-million-queries.json", "w"), indent=1)
 
+# summary.md: the tables of docs/benchmarks.md, "Ten million orders", for this run.
+md = [f"### {label} orders ({everything['date']}, `{git}`; load average {loadavg} at the end)", ""]
+if loaded_ms and int(loaded_ms) > 0: md += [f"Loaded in {int(loaded_ms) / 1000:.0f} s. " + ", ".join(f"{v:,} {k}" for k, v in statuses.items()) + ".", ""]
+if sizes:
+    md += ["| table | rows | heap MB | indexes MB | total MB |", "|---|---:|---:|---:|---:|"]
+    md += [f"| {x['database']}.{x['table']} | {x['rows']:,} | {x['heap_bytes'] / 2**20:,.0f} | {x['index_bytes'] / 2**20:,.0f} | {x['total_bytes'] / 2**20:,.0f} |"
+           for x in sizes if x["total_bytes"] > 2**20]
+    md.append("")
+if queries:
+    md += ["| GET /api/v1/orders… (limit 50) | p50 ms | p99 ms | max ms |", "|---|---:|---:|---:|"]
+    md += [f"| {q['label']} | {q['p50_ms']:.1f} | {q['p99_ms']:.1f} | {q['max_ms']:.1f} |" for q in queries]
+    md.append("")
+if recovery:
+    md += ["| recovery worker statement | when | scans' buffers | statement's buffers | ms | PENDING | orders pages |", "|---|---|---:|---:|---:|---:|---:|"]
+    md += [f"| {r['statement']} | {r['when']} | {r['scan_shared_buffers']:,} | {r['shared_buffers']:,} | {r['execution_ms']:.2f} | {r['pending']:,} | {r['orders_pages']:,} |" for r in recovery]
+    md.append("")
+if arms:
+    md += ["| arm | orders/s | p50 ms | p99 ms | rounds (orders/s) |", "|---|---:|---:|---:|---|"]
+    md += [f"| {a['label']} | {a['orders_per_s']:.0f} | {a['p50_ms']:.1f} | {a['p99_ms']:.1f} | {', '.join('%.0f' % x['orders_per_s'] for x in a['rounds'])} |" for a in arms]
+    md += ["", f"Ratio {label} / empty: **{ratio}** (target ≥ 0.9).", ""]
+if vacuum:
+    md += ["| table (big arm, round) | inserts/order | dead versions/order | HOT share of updates | orders until autovacuum: defaults → table |", "|---|---:|---:|---:|---|"]
+    for v in vacuum:
+        if "dead_per_order" not in v or (v["dead_per_order"] == 0 and v["inserts_per_order"] == 0): continue
+        hot = f"{v['hot_updates_per_s'] / v['updates_per_s']:.0%}" if v["updates_per_s"] > 0 else "–"
+        to = f"{v['orders_to_vacuum_default']:,} → {v['orders_to_vacuum_table']:,}" if "orders_to_vacuum_default" in v else "–"
+        md.append(f"| {v['database']}.{v['table']} ({v['file'][11:-4]}) | {v['inserts_per_order']} | {v['dead_per_order']} | {hot} | {to} |")
+    md.append("")
+open(f"{out}/summary.md", "w").write("\n".join(md))
+
 if arms:
     print("== throughput: " + " vs ".join("%s %.0f orders/s (p99 %.0f ms)" % (a["label"], a["orders_per_s"], a["p99_ms"]) for a in arms)
           + (f"; ratio {ratio} (target >= 0.9)" if ratio is not None else ""))
@@ -420,6 +467,8 @@ if vacuum:
         print(f"  {v['database']}.{v['table']:<18} ins/s {v['inserts_per_s']:>8.1f} upd/s {v['updates_per_s']:>8.1f} (HOT {v['hot_updates_per_s']:>8.1f}) "
               f"del/s {v['deletes_per_s']:>7.1f} dead {v['dead_at_end']:>8} autovacuums {v['autovacuums_in_window']}"
               + (f" | vacuum after {v.get('s_to_vacuum_default')} s -> {v.get('s_to_vacuum_table')} s; insert vacuum after "
-                 f"{v.get('s_to_insert_vacuum_default')} s -> {v.get('s_to_insert_vacuum_table')} s" if "reltuples" in v else ""))
+                 f"{v.get('s_to_insert_vacuum_default')} s -> {v.get('s_to_insert_vacuum_table')} s" if "reltuples" in v else "")
+              + (f" | dead/order {v['dead_per_order']}: vacuum after {v['orders_to_vacuum_default']:,} orders -> {v['orders_to_vacuum_table']:,}"
+                 if "orders_to_vacuum_default" in v else ""))
 PY
 echo "results in $OUT"
