@@ -6,17 +6,17 @@
 #   warmed   right after, on the same processes: OMS_COLD_WARM seconds after a OMS_COLD_WARMUP s warmup (the reference)
 # ratio = cold orders/s / warmed orders/s (target >= 0.8). Arms run interleaved (round 1: every arm, round 2: ...).
 #
-#   bench/cold-start.sh                      # arms: warmup-off jit r2r
-#   bench/cold-start.sh jit r2r warmup-off   # any arms below
+#   bench/cold-start.sh                      # arms: jit warmup r2r r2r-warmup
+#   bench/cold-start.sh jit tc-off pgo-off    # any arms below
 #
 # Arms (how the services run; everything else is bench/run-system.sh's defaults):
-#   jit         the Release build output as it is (dotnet build): JIT, with the warm-up (the services' default)
+#   jit         the Release build output as it is (dotnet build): JIT, the services' defaults (warm-up off)
 #   r2r         `dotnet publish -r linux-x64 -p:PublishReadyToRun=true` (precompiled code for the first calls)
 #   tc-off      DOTNET_TieredCompilation=0 (fully optimised JIT at the first call, no tiering)
 #   pgo-off     DOTNET_TieredPGO=0 (no instrumented tier on the way up)
-#   warmup-off  Warmup__Enabled=false: ready without the warm-up (the services' default warms up before readiness)
+#   warmup      Warmup__Enabled=true: the warm-up before readiness (Oms.ServiceDefaults' Warmup; off by default)
 #   pool-min    Minimum Pool Size=OMS_COLD_POOL_MIN (default 16) in the connection strings
-#   r2r-warmup-off  r2r without the warm-up
+#   r2r-warmup  r2r with the warm-up
 # Settings (environment): OMS_COLD_ROUNDS (2), OMS_COLD_CLIENTS (64), OMS_COLD_WINDOW (30), OMS_COLD_WARMUP (10),
 # OMS_COLD_WARM (20), plus everything bench/run-system.sh reads (use its port variables to run beside other systems).
 #
@@ -33,7 +33,7 @@ cd "$ROOT"
 source bench/lib.sh
 
 ARMS=("$@")
-[[ ${#ARMS[@]} == 0 ]] && ARMS=(warmup-off jit r2r)
+[[ ${#ARMS[@]} == 0 ]] && ARMS=(jit warmup r2r r2r-warmup)
 ROUNDS="${OMS_COLD_ROUNDS:-2}"
 CLIENTS="${OMS_COLD_CLIENTS:-64}"
 WINDOW="${OMS_COLD_WINDOW:-30}"
@@ -76,10 +76,10 @@ start_arm() {
     case "$arm" in
       jit) ;;
       r2r) export OMS_SERVICES_DIR="$PUBLISHED/r2r" ;;
-      r2r-warmup-off) export OMS_SERVICES_DIR="$PUBLISHED/r2r" Warmup__Enabled=false ;;
+      r2r-warmup) export OMS_SERVICES_DIR="$PUBLISHED/r2r" Warmup__Enabled=true ;;
       tc-off) export DOTNET_TieredCompilation=0 ;;
       pgo-off) export DOTNET_TieredPGO=0 ;;
-      warmup-off) export Warmup__Enabled=false ;;
+      warmup) export Warmup__Enabled=true ;;
       pool-min) export OMS_CONNECTION_OPTIONS="Minimum Pool Size=$POOL_MIN${OMS_CONNECTION_OPTIONS:+;$OMS_CONNECTION_OPTIONS}" ;;
       *) echo "unknown arm $arm" >&2; exit 2 ;;
     esac

@@ -21,7 +21,10 @@ public sealed class WarmupOptions
 {
     public const string Section = "Warmup";
 
-    public bool Enabled { get; set; } = true;
+    /// <summary>
+    /// Off until a quiet-machine sitting of bench/cold-start.sh shows it helps (the busy box of issue 14 could not tell).
+    /// </summary>
+    public bool Enabled { get; set; }
 
     /// <summary>Times each step runs: past the JIT's 30 calls that promote a method from tier 0.</summary>
     [Range(0, 10_000)]
