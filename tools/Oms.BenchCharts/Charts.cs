@@ -56,10 +56,28 @@ public static class Charts
         };
         var notes = new List<string>();
         if (chart is ArmsChart { Ratios.Count: > 0 } arms)
-            notes.Add(string.Join("   ", arms.Ratios.Select(r => $"{r.Label}: {r.Value:0.00}x" + (r.Target is { } t ? $" (target {t:0.##}x)" : ""))));
+            notes.AddRange(Wrap(arms.Ratios.Select(r => $"{r.Label}: {r.Value:0.00}x" + (r.Target is { } t ? $" (target {t:0.##}x)" : ""))));
         if (!string.IsNullOrWhiteSpace(chart.Note)) notes.Add(chart.Note);
         return notes.Count == 0 ? title : $"{title}\n{string.Join("\n", notes)}";
     }
+
+    /// <summary>Items joined on lines of at most <see cref="NoteWidth"/> characters (the title spans half the image).</summary>
+    private static IEnumerable<string> Wrap(IEnumerable<string> items)
+    {
+        var line = "";
+        foreach (var item in items)
+        {
+            if (line.Length > 0 && line.Length + 3 + item.Length > NoteWidth)
+            {
+                yield return line;
+                line = "";
+            }
+            line = line.Length == 0 ? item : $"{line}   {item}";
+        }
+        if (line.Length > 0) yield return line;
+    }
+
+    private const int NoteWidth = 70;
 
     private static Color ColorOf(int index) => new ScottPlot.Palettes.Category10().GetColor(index);
 
@@ -77,7 +95,9 @@ public static class Charts
                 throughput.Add.Bar(new Bar { Position = i, Value = ops, FillColor = ColorOf(0), Label = $"{ops:0}" });
                 AddRoundDots(throughput, i, arm.Rounds.Select(r => r.OrdersPerS));
             }
-            if (arm.P50Ms is { } p50) latency.Add.Bar(new Bar { Position = i - 0.2, Value = p50, Size = 0.4, FillColor = ColorOf(2), Label = $"{p50:0.#}" });
+            // Value labels on the p50 bars only while they have room.
+            if (arm.P50Ms is { } p50)
+                latency.Add.Bar(new Bar { Position = i - 0.2, Value = p50, Size = 0.4, FillColor = ColorOf(2), Label = chart.Arms.Count <= 4 ? $"{p50:0.#}" : "" });
             if (arm.P99Ms is { } p99)
             {
                 latency.Add.Bar(new Bar { Position = i + 0.2, Value = p99, Size = 0.4, FillColor = ColorOf(3), Label = $"{p99:0.#}" });
@@ -210,6 +230,19 @@ public static class Charts
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
             Enumerable.Range(0, labels.Length).Select(i => (double)i).ToArray(), labels);
         plot.Axes.Bottom.MajorTickStyle.Length = 0;
+        // Labels that would run into each other are slanted, with room made below the axis for them.
+        if (labels.Sum(l => l.Length) > MaxUpright)
+        {
+            plot.Axes.Bottom.TickLabelStyle.Rotation = 30;
+            plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
+            plot.Axes.Bottom.MinimumSize = labels.Max(l => l.Length) * SlantedPixelsPerChar;
+        }
         plot.HideGrid();
     }
+
+    /// <summary>Characters of category labels that fit upright under one panel.</summary>
+    private const int MaxUpright = 50;
+
+    /// <summary>Height a slanted label takes per character (30°, the default 12 px font).</summary>
+    private const float SlantedPixelsPerChar = 4.5f;
 }
