@@ -6,6 +6,8 @@
 #   bench/run-system.sh status
 #   bench/run-system.sh postgres  # only the private PostgreSQL (bench/list-explain.sh); stop stops it
 #   bench/run-system.sh broker-stop / broker-start   # with OMS_EVENTS=1: an outage of the broker (bench/events.sh)
+#   bench/run-system.sh services-stop   # only the three services (PostgreSQL stays up, warm): `start` starts them again
+#                                       # cold (bench/cold-start.sh)
 #
 # PostgreSQL runs from the machine's binaries (as the postgres user when root) with durable commits:
 # fsync and synchronous_commit stay on. Settings (environment):
@@ -33,6 +35,8 @@
 #                   distribution on +1, its epmd on +2), and the order service gets ConnectionStrings__events. Default 0:
 #                   no broker, ConnectionStrings__events empty, publishing off (no outbox rows)
 #   OMS_SKIP_BUILD=1  do not run dotnet build first
+#   OMS_SERVICES_DIR  run <dir>/<Service>/<Service>.dll (a `dotnet publish` output, e.g. ReadyToRun) instead of the
+#                   Release build output src/<Service>/bin/Release/net10.0 (implies no build of the services)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -124,6 +128,7 @@ create_databases() {
 start_service() {
   local name="$1" port="$2" db="$3" internal_port="${4:-}"
   local dll="$ROOT/src/$name/bin/Release/net10.0/$name.dll"
+  [[ -n "${OMS_SERVICES_DIR:-}" ]] && dll="$OMS_SERVICES_DIR/$name/$name.dll"
   local pidfile="$STATE/$name.pid"
   if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
     echo "$name already running (pid $(cat "$pidfile"))"
@@ -248,7 +253,7 @@ wait_ready() {
 
 cmd_start() {
   if [[ "${OMS_SKIP_BUILD:-0}" != 1 ]]; then
-    (cd "$ROOT" && for s in "${SERVICES[@]}"; do dotnet build -c Release --nologo -v q "src/$s" >/dev/null; done)
+    [[ -n "${OMS_SERVICES_DIR:-}" ]] || (cd "$ROOT" && for s in "${SERVICES[@]}"; do dotnet build -c Release --nologo -v q "src/$s" >/dev/null; done)
     [[ "$TRACING" == 1 ]] && (cd "$ROOT" && dotnet build -c Release --nologo -v q bench/Oms.TraceSink >/dev/null)
   fi
   start_postgres
@@ -300,9 +305,10 @@ cmd_status() {
   fi
 }
 
-cmd_stop() {
+# SIGTERM (a graceful shutdown), SIGKILL after 5 s.
+stop_processes() {
   local s pid
-  for s in "${SERVICES[@]}" Oms.TraceSink; do
+  for s in "$@"; do
     if [[ -f "$STATE/$s.pid" ]]; then
       pid="$(cat "$STATE/$s.pid")"
       kill "$pid" 2>/dev/null || true
@@ -311,6 +317,10 @@ cmd_stop() {
       rm -f "$STATE/$s.pid"
     fi
   done
+}
+
+cmd_stop() {
+  stop_processes "${SERVICES[@]}" Oms.TraceSink
   cmd_broker_stop >/dev/null
   [[ -d "$RMQ_DIR" ]] && (rmq_env; epmd -port "$ERL_EPMD_PORT" -kill >/dev/null 2>&1 || true)
   if [[ -f "$PGDATA/postmaster.pid" ]]; then as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null || true; fi
@@ -324,5 +334,6 @@ case "${1:-start}" in
   postgres) start_postgres ;;
   broker-start) cmd_broker_start ;;
   broker-stop) cmd_broker_stop ;;
-  *) echo "usage: $0 start|stop|status|postgres|broker-start|broker-stop" >&2; exit 2 ;;
+  services-stop) stop_processes "${SERVICES[@]}"; echo "services stopped" ;;
+  *) echo "usage: $0 start|stop|status|postgres|broker-start|broker-stop|services-stop" >&2; exit 2 ;;
 esac

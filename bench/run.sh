@@ -2,7 +2,7 @@
 # One benchmark sitting: starts the system (bench/run-system.sh), then for each client count runs the pgbench
 # ceiling and the load generator back to back (so each ratio compares numbers taken minutes apart at most),
 # records the services' RSS and PostgreSQL commits per order, writes everything to bench/results/<time>/
-# and a summary table (summary.md), then stops the system.
+# with a summary table (summary.md) and run.json (the rows, for the charts: tools/Oms.BenchCharts), then stops the system.
 #
 #   bench/run.sh                         # clients 1 16 64 256, 30 s each after 5 s warmup
 #   OMS_BENCH_CLIENTS="64" OMS_BENCH_DURATION=20s bench/run.sh
@@ -81,6 +81,7 @@ done
 python3 - "$OUT" "${CLIENTS[@]}" <<'PY' | tee "$OUT/summary.md"
 import json, re, sys
 out, clients = sys.argv[1], sys.argv[2:]
+rows = []
 print("| clients | orders/s | p50 ms | p90 ms | p99 ms | max ms | errors | ceiling orders/s | ratio | commits/order | RSS MB orders / inventory / payments |")
 print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 for c in clients:
@@ -95,6 +96,14 @@ for c in clients:
     print(f"| {c} | {lg['orders_per_s']:.0f} | {l['p50_ms']:.2f} | {l['p90_ms']:.2f} | {l['p99_ms']:.2f} | {l['max_ms']:.1f} | {lg['errors']}{ok} | "
           f"{ceil:.0f} | {lg['orders_per_s'] / ceil:.2f} | {(after - before - 2 * skus) / max(lg['orders_total'], 1):.2f} | "
           f"{' / '.join(f'{r:.0f}' for r in rss)} |")
+    rows.append({"clients": int(c), "orders_per_s": lg["orders_per_s"], "p50_ms": l["p50_ms"], "p90_ms": l["p90_ms"], "p99_ms": l["p99_ms"],
+                 "max_ms": l["max_ms"], "errors": lg["errors"], "conserved": lg["conservation"]["ok"], "ceiling_orders_per_s": ceil,
+                 "commits_per_order": round((after - before - 2 * skus) / max(lg["orders_total"], 1), 2), "rss_mb": [round(r) for r in rss]})
+# For tools/Oms.BenchCharts (kind "clients-sweep": its README has the shape).
+machine = dict(l.split(": ", 1) for l in open(f"{out}/machine.txt").read().splitlines() if ": " in l)
+json.dump({"kind": "clients-sweep", "title": f"Orders/s and latency by clients, the system beside the ceiling ({machine.get('date', '')})",
+           "note": f"git {machine.get('git', '?')}, {machine.get('nproc', '?')} cores, loadavg at start {machine.get('loadavg at start', '?')}",
+           "rows": rows}, open(f"{out}/run.json", "w"), indent=1)
 PY
 echo "results in $OUT"
 # commits/order: PostgreSQL transactions (pg_stat_database.xact_commit of the three databases) per order sent,

@@ -46,6 +46,7 @@ public static class Runner
         // The relay lag consumer, bound before the first order so that it sees every event.
         var lag = options.EventsUri is null ? null : new RelayLagTally();
         await using var lagMeter = options.EventsUri is { } eventsUri ? await RelayLagMeter.StartAsync(eventsUri, lag!, ct) : null;
+        var perSecond = new PerSecondSeries(options.Warmup.TotalSeconds);
         var wallStart = DateTimeOffset.UtcNow;
         var started = Stopwatch.GetTimestamp();
         var warmupEnds = started + (long)(options.Warmup.TotalSeconds * Stopwatch.Frequency);
@@ -83,6 +84,8 @@ public static class Runner
                 }
                 var end = Stopwatch.GetTimestamp();
                 Interlocked.Increment(ref completed);
+                var sinceStart = Stopwatch.GetElapsedTime(started, end);
+                perSecond.Record(sinceStart, Latency.MicrosBetween(begin, end));
                 if (begin >= warmupEnds && end <= endsAt)
                 {
                     tally.Histogram.RecordValue(Latency.MicrosSince(begin));
@@ -103,6 +106,7 @@ public static class Runner
                     if (cancelCode == 200) tally.CountFinal("CANCELLED");
                     else
                     {
+                        perSecond.CountError(sinceStart);
                         tally.Errors++;
                         Interlocked.Increment(ref errors);
                         tally.CountFinal("CANCEL_UNANSWERED");
@@ -118,6 +122,7 @@ public static class Runner
                 {
                     if (code != 202)
                     {
+                        perSecond.CountError(sinceStart);
                         tally.Errors++;
                         Interlocked.Increment(ref errors);
                     }
@@ -217,7 +222,8 @@ public static class Runner
             await RelayLagMeter.WaitQuietAsync(lag, TimeSpan.FromSeconds(1), options.EventsWait ?? LoadGenCommand.DefaultEventsWait, ct);
         }
 
-        var summary = RunSummary.Create(options, measured, Interlocked.Read(ref completed), merged, settled, open.Count, conservation, lag?.Summarize());
+        var summary = RunSummary.Create(options, measured, Interlocked.Read(ref completed), merged, settled, open.Count, conservation, lag?.Summarize(),
+            perSecond.Points());
         if (options.Json) Console.Out.WriteLine(JsonSerializer.Serialize(summary, SummaryJsonContext.Default.RunSummary));
         else Console.Out.Write(summary.ToText());
         return conservation.Ok ? 0 : 1;

@@ -10,8 +10,10 @@ public static class Latency
 
     public static LongHistogram NewHistogram() => new(HighestMicros, 3);
 
-    public static long MicrosSince(long startTimestamp) =>
-        Math.Clamp((Stopwatch.GetTimestamp() - startTimestamp) * 1_000_000 / Stopwatch.Frequency, 1, HighestMicros);
+    public static long MicrosSince(long startTimestamp) => MicrosBetween(startTimestamp, Stopwatch.GetTimestamp());
+
+    public static long MicrosBetween(long startTimestamp, long endTimestamp) =>
+        Math.Clamp((endTimestamp - startTimestamp) * 1_000_000 / Stopwatch.Frequency, 1, HighestMicros);
 
     public static LatencySummary Summarize(HistogramBase histogram)
     {
@@ -75,6 +77,58 @@ public sealed class ClientTally(int skuCount)
         status == "FAILED" ? $"FAILED:{failureReason ?? "?"}" : status ?? "?";
 }
 
+/// <summary>
+/// Completions per whole second since the load started (warmup included), for the cold-start curve: the count, the
+/// errors and a coarse histogram (2 significant digits: enough for a per-second p99, small enough for long runs).
+/// One lock: a few thousand completions a second do not contend on it next to an HTTP round trip.
+/// </summary>
+public sealed class PerSecondSeries(double warmupSeconds)
+{
+    private readonly Lock gate = new();
+    private readonly List<(LongHistogram Histogram, long Errors)> seconds = [];
+
+    /// <summary>An order that completed <paramref name="sinceStart"/> after the load started, taking <paramref name="micros"/>.</summary>
+    public void Record(TimeSpan sinceStart, long micros)
+    {
+        lock (gate) Bucket(sinceStart).Histogram.RecordValue(micros);
+    }
+
+    public void CountError(TimeSpan sinceStart)
+    {
+        lock (gate)
+        {
+            var index = Index(sinceStart);
+            Bucket(sinceStart);
+            seconds[index] = (seconds[index].Histogram, seconds[index].Errors + 1);
+        }
+    }
+
+    /// <summary>One point per second up to the last completion; <c>t_s</c> is the end of its second.</summary>
+    public IReadOnlyList<SecondPoint> Points()
+    {
+        lock (gate)
+        {
+            return seconds.Select((s, i) =>
+            {
+                var l = Latency.Summarize(s.Histogram);
+                return new SecondPoint(i + 1, l.Count, l.Count, l.P50Ms, l.P99Ms, s.Errors, i + 1 <= warmupSeconds);
+            }).ToList();
+        }
+    }
+
+    private static int Index(TimeSpan sinceStart) => (int)Math.Max(0, Math.Floor(sinceStart.TotalSeconds));
+
+    private (LongHistogram Histogram, long Errors) Bucket(TimeSpan sinceStart)
+    {
+        var index = Index(sinceStart);
+        while (seconds.Count <= index) seconds.Add((new LongHistogram(Latency.HighestMicros, 2), 0));
+        return seconds[index];
+    }
+}
+
+/// <summary>One second of a run: completions (= orders/s over that second), their p50/p99, errors; in the warmup or not.</summary>
+public sealed record SecondPoint([property: System.Text.Json.Serialization.JsonPropertyName("t_s")] int TS, long Orders, double OrdersPerS, double P50Ms, double P99Ms, long Errors, bool Warmup);
+
 public static class Throughput
 {
     /// <summary>Completed orders per second over the measured window; 0 for an empty window.</summary>
@@ -123,10 +177,12 @@ public sealed record RunSummary(
     int Lines,
     LatencySummary CancelLatencyMs,
     SortedDictionary<string, long> CancelStatusCodes,
-    RelayLagSummary? RelayLag = null)
+    RelayLagSummary? RelayLag = null,
+    IReadOnlyList<SecondPoint>? PerSecond = null)
 {
     public static RunSummary Create(LoadOptions options, TimeSpan measured, long ordersTotal, ClientTally merged,
-        IReadOnlyDictionary<string, long> settled, long pendingAtEnd, ConservationResult conservation, RelayLagSummary? relayLag = null) => new(
+        IReadOnlyDictionary<string, long> settled, long pendingAtEnd, ConservationResult conservation, RelayLagSummary? relayLag = null,
+        IReadOnlyList<SecondPoint>? perSecond = null) => new(
         options.OrdersUrl.ToString(), options.Clients, options.Mix.ToString(), options.Warmup.TotalSeconds,
         Math.Round(measured.TotalSeconds, 3), merged.Measured, ordersTotal, Throughput.PerSecond(merged.Measured, measured),
         Latency.Summarize(merged.Histogram), merged.Errors, pendingAtEnd,
@@ -137,7 +193,8 @@ public sealed record RunSummary(
         options.Lines,
         Latency.Summarize(merged.CancelHistogram),
         new(merged.CancelStatusCodes.ToDictionary(kv => kv.Key.ToString(System.Globalization.CultureInfo.InvariantCulture), kv => kv.Value), StringComparer.Ordinal),
-        relayLag);
+        relayLag,
+        perSecond);
 
     public string ToText()
     {

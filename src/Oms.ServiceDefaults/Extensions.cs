@@ -99,6 +99,7 @@ public static class ServiceDefaultsExtensions
             builder.Configuration.GetValue("ShutdownTimeout", TimeSpan.FromSeconds(15)));
 
         services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), ["live"]);
+        services.AddWarmup();
         builder.AddOpenTelemetryDefaults();
         return builder;
     }

@@ -25,6 +25,7 @@ public static class SagaSetup
         services.AddSingleton<StuckOrders>();
         services.AddHealthChecks().AddCheck<StuckOrders>("stuck-orders", tags: [ServiceDefaultsExtensions.ReadyTag]);
         services.AddHostedService<RecoveryWorker>();
+        services.AddWarmupStep<DownstreamWarmup>();
 
         AddDownstream<InventoryClient>(services, InventoryClient.Name, o => o.InventoryUrl);
         AddDownstream<PaymentClient>(services, PaymentClient.Name, o => o.PaymentUrl);

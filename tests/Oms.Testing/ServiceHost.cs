@@ -22,7 +22,8 @@ public sealed class ServiceHost<TEntryPoint> : WebApplicationFactory<TEntryPoint
     {
         _configure = configure;
         // No internal (h2c) endpoint unless a test asks for one: appsettings.json's fixed port would collide.
-        _settings = new Dictionary<string, string?> { ["InternalUrls"] = "" };
+        // No warm-up unless a test asks for one: tests expect a service ready as soon as it listens.
+        _settings = new Dictionary<string, string?> { ["InternalUrls"] = "", ["Warmup:Enabled"] = "false" };
         foreach (var (key, value) in settings) _settings[key] = value;
         _settings["OMS_SERVICE_TOKEN"] = Token;
         if (_settings["InternalUrls"] is { Length: > 0 })

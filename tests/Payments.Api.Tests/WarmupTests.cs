@@ -1,0 +1,68 @@
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Oms.ServiceDefaults;
+using Payments.Api;
+
+namespace Payments.Api.Tests;
+
+/// <summary>Warm-up before readiness (Oms.ServiceDefaults' Warmup), on the payment service: the simplest of the three.</summary>
+public sealed class WarmupTests(PostgresServer postgres)
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
+
+    /// <summary>A warm-up step that holds until the test lets it go.</summary>
+    private sealed class GateStep : IWarmupStep
+    {
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public Task RunAsync(CancellationToken ct) => Release.Task.WaitAsync(ct);
+    }
+
+    [Fact]
+    public async Task Not_ready_until_the_warm_up_has_run()
+    {
+        var gate = new GateStep();
+        await using var host = await StartAsync(new() { ["Warmup:Enabled"] = "true", ["Warmup:Rounds"] = "1" },
+            s => s.AddSingleton<IWarmupStep>(gate));
+        using var client = host.CreateClient();
+
+        using (var live = await client.GetAsync("/health/live", Http.Ct)) Assert.Equal(HttpStatusCode.OK, live.StatusCode);
+        using (var warming = await client.GetAsync("/health/ready", Http.Ct)) Assert.Equal(HttpStatusCode.ServiceUnavailable, warming.StatusCode);
+
+        gate.Release.SetResult();
+        await Eventually.UntilAsync(async () =>
+        {
+            using var ready = await client.GetAsync("/health/ready", Http.Ct);
+            return ready.StatusCode == HttpStatusCode.OK;
+        }, Deadline, "/health/ready to answer 200 once the warm-up is done");
+    }
+
+    [Fact]
+    public async Task The_configured_warm_up_exercises_the_endpoints_and_writes_nothing()
+    {
+        const int rounds = 40;
+        var database = await postgres.CreateServiceDatabaseAsync("payments");
+        await using var host = await StartAsync(new() { ["Warmup:Enabled"] = "true", ["Warmup:Rounds"] = rounds.ToString() }, database: database);
+        var state = host.Services.GetRequiredService<WarmupState>();
+        await Eventually.UntilAsync(() => Task.FromResult(state.Done), Deadline, "the warm-up to finish");
+
+        using var client = host.CreateClient();
+        using (var ready = await client.GetAsync("/health/ready", Http.Ct)) Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        // appsettings.json's requests: an authorize with an invalid amount (4xx) and reads of unknown ids (404).
+        var metrics = await client.GetStringAsync("/metrics", Http.Ct);
+        var authorizeCounts = metrics.Split('\n').Where(l => l.StartsWith("http_server_request_duration_seconds_count", StringComparison.Ordinal)
+            && l.Contains("http_route=\"/api/v1/payments/authorize\"") && l.Contains("http_response_status_code=\"4")).ToArray();
+        Assert.True(authorizeCounts.Sum(l => long.Parse(l.Split(' ')[^1])) >= rounds,
+            $"{rounds} rejected authorizes expected in the metrics: {string.Join(" | ", metrics.Split('\n').Where(l => l.Contains("authorize")).Take(5))}");
+        Assert.Equal(0, await TestDb.ScalarAsync<long>(database.Admin, "SELECT count(*) FROM payments"));
+    }
+
+    private async Task<ServiceHost<AuthorizeRequest>> StartAsync(Dictionary<string, string?> settings, Action<IServiceCollection>? services = null,
+        ServiceDatabase? database = null)
+    {
+        database ??= await postgres.CreateServiceDatabaseAsync("payments");
+        foreach (var (key, value) in database.Settings("payments")) settings.TryAdd(key, value);
+        var host = new ServiceHost<AuthorizeRequest>(settings, b => { if (services is not null) b.ConfigureServices(services); });
+        host.Start();
+        return host;
+    }
+}
