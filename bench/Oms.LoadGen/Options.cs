@@ -24,7 +24,8 @@ public sealed record LoadOptions(
     string? ApiKey = null,
     int Lines = 1,
     Uri? EventsUri = null,
-    TimeSpan? EventsWait = null);
+    TimeSpan? EventsWait = null,
+    FlashSaleOptions? FlashSale = null);
 
 /// <summary>Durations written like 30s, 2m, 1h, 500ms, 1m30s, or a plain number of seconds.</summary>
 public static class Durations
@@ -277,13 +278,51 @@ public sealed class LoadGenCommand : RootCommand
         CustomParser = r => ParseDuration(r, allowZero: true) ?? DefaultEventsWait,
     };
 
+    public const long DefaultFlashSaleStock = 1000;
+    public const long DefaultFlashSaleOrders = 20_000;
+
+    public readonly Option<LoadScenario> Scenario = new("--scenario")
+    {
+        Description = "steady (default): orders spread over --skus SKUs for --duration or --count. flash-sale: --stock units of one hot " +
+                      $"SKU, --count orders (default {DefaultFlashSaleOrders}) each taking 1 of them (with --lines N > 1: the hot SKU plus " +
+                      "N-1 lines on plentiful SKUs, --stock-per-sku each); checks that exactly min(stock, count) orders are CONFIRMED, every " +
+                      "other one FAILED with INSUFFICIENT_STOCK, with 0 errors (exit code 1 otherwise). Every order is measured (no warmup).",
+        DefaultValueFactory = _ => LoadScenario.Steady,
+        CustomParser = r =>
+        {
+            var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+            switch (text.ToLowerInvariant())
+            {
+                case "steady": return LoadScenario.Steady;
+                case "flash-sale" or "flash_sale" or "flashsale": return LoadScenario.FlashSale;
+                default:
+                    r.AddError($"--scenario: '{text}' is not a scenario (use steady or flash-sale).");
+                    return LoadScenario.Steady;
+            }
+        },
+    };
+
+    public readonly Option<long> Stock = new("--stock")
+    {
+        Description = $"With --scenario flash-sale: units of the hot SKU on sale (default {DefaultFlashSaleStock}).",
+        DefaultValueFactory = _ => DefaultFlashSaleStock,
+    };
+
+    public readonly Option<int> SingleLinePercent = new("--single-line-percent")
+    {
+        Description = "With --scenario flash-sale and --lines N > 1: the share of baskets (0-100, spread evenly) that are the hot SKU " +
+                      "alone, so that one-line and multi-line orders race for the same units. Default 0: every basket has N lines.",
+        DefaultValueFactory = _ => 0,
+    };
+
     public LoadGenCommand(Func<LoadOptions, CancellationToken, Task<int>>? run = null)
         : base(
             "Load generator of the order management system: seeds stock on fresh SKUs, drives POST /api/v1/orders with unique " +
             "idempotency keys from N concurrent clients, prints orders/s, latency percentiles and status counts, and checks " +
             "conservation of stock (exit code 1 when it fails).")
     {
-        Option[] all = [OrdersUrl, InventoryUrl, Clients, Duration, Count, Warmup, Mix, Skus, Lines, StockPerSku, Settle, Timeout, Json, ApiKey, EventsUri, EventsWait];
+        Option[] all = [OrdersUrl, InventoryUrl, Clients, Duration, Count, Warmup, Mix, Skus, Lines, StockPerSku, Settle, Timeout, Json, ApiKey, EventsUri, EventsWait,
+            Scenario, Stock, SingleLinePercent];
         foreach (var option in all) Options.Add(option);
 
         Range(Clients, 1, 10_000);
@@ -291,6 +330,8 @@ public sealed class LoadGenCommand : RootCommand
         Range(Skus, 1, 100_000);
         Range(StockPerSku, 1, 1_000_000_000);
         Range(Lines, 1, MaxLines);
+        Range(Stock, 1, 1_000_000_000);
+        Range(SingleLinePercent, 0, 100);
         Validators.Add(r =>
         {
             // Distinct SKUs per order: there must be enough of them. (A value that is not a number is reported by its option.)
@@ -298,6 +339,26 @@ public sealed class LoadGenCommand : RootCommand
                 && long.TryParse(o.Tokens[0].Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n) ? n : null;
             if (Given(r.GetResult(Lines)) is { } lines && lines > (Given(r.GetResult(Skus)) ?? DefaultSkus))
                 r.AddError("--lines must not exceed --skus (each line is a distinct SKU).");
+        });
+        Validators.Add(r =>
+        {
+            // A flash sale is a fixed number of orders, all measured, all of one kind; options that would change that are refused.
+            static bool Given(OptionResult? o) => o is { Implicit: false };
+            var flashSale = r.GetValue(Scenario) == LoadScenario.FlashSale;
+            if (flashSale)
+            {
+                foreach (var option in new Option[] { Duration, Warmup, Mix }.Where(o => Given(r.GetResult(o))))
+                    r.AddError($"{option.Name} does not apply to a flash sale (it runs --count orders, measures every one, all of one kind).");
+                // (A --lines that is not a number is reported by its option.)
+                var lines = r.GetResult(Lines) is { Implicit: false, Tokens.Count: > 0 } l && int.TryParse(l.Tokens[0].Value, CultureInfo.InvariantCulture, out var n) ? n : 1;
+                if (Given(r.GetResult(SingleLinePercent)) && lines <= 1)
+                    r.AddError("--single-line-percent needs --lines greater than 1.");
+            }
+            else
+            {
+                foreach (var option in new Option[] { Stock, SingleLinePercent }.Where(o => Given(r.GetResult(o))))
+                    r.AddError($"{option.Name} applies to --scenario flash-sale only.");
+            }
         });
         ApiKey.Validators.Add(r =>
         {
@@ -311,11 +372,13 @@ public sealed class LoadGenCommand : RootCommand
 
     public LoadOptions ToOptions(ParseResult p)
     {
-        var count = p.GetValue(Count);
-        var duration = p.GetValue(Duration) ?? (count is null ? TimeSpan.FromSeconds(30) : null);
+        var flashSale = p.GetValue(Scenario) == LoadScenario.FlashSale ? new FlashSaleOptions(p.GetValue(Stock), p.GetValue(SingleLinePercent)) : null;
+        var count = p.GetValue(Count) ?? (flashSale is null ? null : DefaultFlashSaleOrders);
+        var duration = flashSale is null ? p.GetValue(Duration) ?? (count is null ? TimeSpan.FromSeconds(30) : null) : null;
+        var warmup = flashSale is null ? p.GetValue(Warmup) : TimeSpan.Zero;
         return new LoadOptions(p.GetValue(OrdersUrl)!, p.GetValue(InventoryUrl)!, p.GetValue(Clients), duration, count,
-            p.GetValue(Warmup), p.GetValue(Mix)!, p.GetValue(Skus), p.GetValue(StockPerSku), p.GetValue(Settle), p.GetValue(Timeout),
-            p.GetValue(Json), p.GetValue(ApiKey), p.GetValue(Lines), p.GetValue(EventsUri), p.GetValue(EventsWait));
+            warmup, p.GetValue(Mix)!, p.GetValue(Skus), p.GetValue(StockPerSku), p.GetValue(Settle), p.GetValue(Timeout),
+            p.GetValue(Json), p.GetValue(ApiKey), p.GetValue(Lines), p.GetValue(EventsUri), p.GetValue(EventsWait), flashSale);
     }
 
     private static void Range(Option option, long min, long max) => option.Validators.Add(r =>

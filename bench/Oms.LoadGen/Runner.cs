@@ -22,20 +22,34 @@ public static class Runner
 
     public static async Task<int> RunAsync(LoadOptions options, CancellationToken ct)
     {
-        var log = Console.Error;
+        var summary = await ExecuteAsync(options, Console.Error, ct);
+        if (options.Json) Console.Out.WriteLine(JsonSerializer.Serialize(summary, SummaryJsonContext.Default.RunSummary));
+        else Console.Out.Write(summary.ToText());
+        return summary.Ok ? 0 : 1;
+    }
+
+    /// <summary>One run: seed, load, settle, check; progress goes to <paramref name="log"/>.</summary>
+    public static async Task<RunSummary> ExecuteAsync(LoadOptions options, TextWriter log, CancellationToken ct)
+    {
         using var http = CreateClient(options);
         var runId = $"lg{DateTime.UtcNow:yyMMddHHmmss}{Random.Shared.Next(1000):000}";
 
-        // 1. Seed: fresh SKUs with stock, and one SKU with none for out-of-stock orders.
-        var skus = Enumerable.Range(0, options.Skus).Select(i => $"{runId}-{i:D5}").ToArray();
+        // 1. Seed: fresh SKUs with stock, and one SKU with none for out-of-stock orders. A flash sale puts its hot SKU first
+        //    (FlashSaleOptions.HotIndex) with --stock units, and seeds plentiful SKUs only when its baskets have other lines.
+        var flash = options.FlashSale;
+        var plentiful = Enumerable.Range(0, flash is null || options.Lines > 1 ? options.Skus : 0).Select(i => $"{runId}-{i:D5}");
+        var skus = (flash is null ? plentiful : plentiful.Prepend($"{runId}-hot")).ToArray();
         var oosSku = $"{runId}-oos";
         var allSkus = skus.Append(oosSku).ToArray();
         var seeded = new long[allSkus.Length];
         var inventory = options.InventoryUrl;
-        log.WriteLine($"seeding {skus.Length} SKUs with {options.StockPerSku} each (run {runId}) ...");
+        long StockOf(int i) => flash is not null && i == FlashSaleOptions.HotIndex ? flash.Stock : options.StockPerSku;
+        log.WriteLine(flash is null
+            ? $"seeding {skus.Length} SKUs with {options.StockPerSku} each (run {runId}) ..."
+            : $"seeding the flash sale's SKU {skus[0]} with {flash.Stock} and {skus.Length - 1} plentiful SKUs with {options.StockPerSku} each ...");
         await Parallel.ForEachAsync(Enumerable.Range(0, skus.Length), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct },
             async (i, token) => seeded[i] = await SeedAsync(http, new Uri(inventory, "/api/v1/stock/items"), HttpMethod.Post,
-                $$"""{"item_sku":"{{skus[i]}}","quantity":{{options.StockPerSku}}}""", token));
+                $$"""{"item_sku":"{{skus[i]}}","quantity":{{StockOf(i)}}}""", token));
         seeded[^1] = await SeedAsync(http, new Uri(inventory, $"/api/v1/stock/items/{oosSku}"), HttpMethod.Put, """{"quantity":0}""", ct);
 
         // 2. Drive load.
@@ -65,7 +79,8 @@ public static class Runner
                 var sequence = Interlocked.Increment(ref issued) - 1;
                 if (options.Count is { } count && sequence >= count) break;
                 var kind = options.Mix.Pick(sequence);
-                var skuIndices = PickSkus(random, options.Lines, skus.Length, kind == OrderKind.OutOfStock ? allSkus.Length - 1 : null);
+                var skuIndices = flash?.PickBasket(random, sequence, options.Lines, skus.Length)
+                                 ?? PickSkus(random, options.Lines, skus.Length, kind == OrderKind.OutOfStock ? allSkus.Length - 1 : null);
                 var amount = kind == OrderKind.Declined ? "1500.00" : "10.00";
                 var key = $"{runId}-{sequence.ToString(CultureInfo.InvariantCulture)}";
                 var body = OrderBody(allSkus, skuIndices, amount, key);
@@ -222,11 +237,10 @@ public static class Runner
             await RelayLagMeter.WaitQuietAsync(lag, TimeSpan.FromSeconds(1), options.EventsWait ?? LoadGenCommand.DefaultEventsWait, ct);
         }
 
-        var summary = RunSummary.Create(options, measured, Interlocked.Read(ref completed), merged, settled, open.Count, conservation, lag?.Summarize(),
-            perSecond.Points());
-        if (options.Json) Console.Out.WriteLine(JsonSerializer.Serialize(summary, SummaryJsonContext.Default.RunSummary));
-        else Console.Out.Write(summary.ToText());
-        return conservation.Ok ? 0 : 1;
+        var ordersTotal = Interlocked.Read(ref completed);
+        var verdict = flash is null ? null : FlashSaleVerdict.Check(flash, ordersTotal, FlashSaleVerdict.FinalOutcomes(merged.FinalStatuses, settled),
+            merged.Errors, balances[FlashSaleOptions.HotIndex], conservation);
+        return RunSummary.Create(options, measured, ordersTotal, merged, settled, open.Count, conservation, lag?.Summarize(), perSecond.Points(), verdict);
     }
 
     public static HttpClient CreateClient(LoadOptions options)

@@ -178,11 +178,17 @@ public sealed record RunSummary(
     LatencySummary CancelLatencyMs,
     SortedDictionary<string, long> CancelStatusCodes,
     RelayLagSummary? RelayLag = null,
-    IReadOnlyList<SecondPoint>? PerSecond = null)
+    IReadOnlyList<SecondPoint>? PerSecond = null,
+    string Scenario = "steady",
+    FlashSaleVerdict? FlashSale = null)
 {
+    /// <summary>What the exit code says: stock conserved and, for a flash sale, its books exact.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool Ok => Conservation.Ok && FlashSale?.Ok != false;
+
     public static RunSummary Create(LoadOptions options, TimeSpan measured, long ordersTotal, ClientTally merged,
         IReadOnlyDictionary<string, long> settled, long pendingAtEnd, ConservationResult conservation, RelayLagSummary? relayLag = null,
-        IReadOnlyList<SecondPoint>? perSecond = null) => new(
+        IReadOnlyList<SecondPoint>? perSecond = null, FlashSaleVerdict? flashSale = null) => new(
         options.OrdersUrl.ToString(), options.Clients, options.Mix.ToString(), options.Warmup.TotalSeconds,
         Math.Round(measured.TotalSeconds, 3), merged.Measured, ordersTotal, Throughput.PerSecond(merged.Measured, measured),
         Latency.Summarize(merged.Histogram), merged.Errors, pendingAtEnd,
@@ -194,13 +200,18 @@ public sealed record RunSummary(
         Latency.Summarize(merged.CancelHistogram),
         new(merged.CancelStatusCodes.ToDictionary(kv => kv.Key.ToString(System.Globalization.CultureInfo.InvariantCulture), kv => kv.Value), StringComparer.Ordinal),
         relayLag,
-        perSecond);
+        perSecond,
+        flashSale is null ? "steady" : "flash-sale",
+        flashSale);
 
     public string ToText()
     {
         var w = new System.Text.StringBuilder();
         var l = LatencyMs;
-        w.AppendLine($"clients {Clients}, {Lines} line(s) per order, mix {Mix}, measured {MeasuredS:0.0} s after {WarmupS:0.#} s warmup");
+        w.AppendLine(FlashSale is { } flash
+            ? $"flash sale: clients {Clients}, {Lines} line(s) per basket" + (flash.SingleLinePercent > 0 ? $" ({flash.SingleLinePercent} % one-line)" : "") +
+              $", {flash.Stock} units of one SKU, measured {MeasuredS:0.0} s (every order)"
+            : $"clients {Clients}, {Lines} line(s) per order, mix {Mix}, measured {MeasuredS:0.0} s after {WarmupS:0.#} s warmup");
         w.AppendLine($"orders/s   {OrdersPerS:0.0}   ({Orders} measured, {OrdersTotal} sent in all)");
         w.AppendLine($"latency ms p50 {l.P50Ms:0.000}  p90 {l.P90Ms:0.000}  p99 {l.P99Ms:0.000}  p99.9 {l.P999Ms:0.000}  max {l.MaxMs:0.000}  mean {l.MeanMs:0.000}");
         if (RelayLag is { } r)
@@ -226,6 +237,7 @@ public sealed record RunSummary(
                      (c.PendingQuantity > 0 ? $" (+ up to {c.PendingQuantity} held by {PendingAtEnd} PENDING orders)" : ""));
         foreach (var v in c.Violations.Take(10))
             w.AppendLine($"  {v.Sku}: seeded {v.Seeded}, available {v.Available}, confirmed {v.Confirmed}, pending {v.PendingQuantity}, unaccounted {v.Unaccounted}");
+        if (FlashSale is { } sale) w.AppendLine(sale.ToText());
         return w.ToString();
     }
 }
