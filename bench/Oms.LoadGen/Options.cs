@@ -291,16 +291,22 @@ public sealed class LoadGenCommand : RootCommand
         CustomParser = r =>
         {
             var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
-            switch (text.ToLowerInvariant())
-            {
-                case "steady": return LoadScenario.Steady;
-                case "flash-sale" or "flash_sale" or "flashsale": return LoadScenario.FlashSale;
-                default:
-                    r.AddError($"--scenario: '{text}' is not a scenario (use steady or flash-sale).");
-                    return LoadScenario.Steady;
-            }
+            if (TryParseScenario(text, out var scenario)) return scenario;
+            r.AddError($"--scenario: '{text}' is not a scenario (use steady or flash-sale).");
+            return LoadScenario.Steady;
         },
     };
+
+    private static bool TryParseScenario(string text, out LoadScenario scenario)
+    {
+        scenario = text.ToLowerInvariant() switch
+        {
+            "steady" => LoadScenario.Steady,
+            "flash-sale" or "flash_sale" or "flashsale" => LoadScenario.FlashSale,
+            _ => (LoadScenario)(-1),
+        };
+        return Enum.IsDefined(scenario);
+    }
 
     public readonly Option<long> Stock = new("--stock")
     {
@@ -344,7 +350,9 @@ public sealed class LoadGenCommand : RootCommand
         {
             // A flash sale is a fixed number of orders, all measured, all of one kind; options that would change that are refused.
             static bool Given(OptionResult? o) => o is { Implicit: false };
-            var flashSale = r.GetValue(Scenario) == LoadScenario.FlashSale;
+            // Read from the tokens: a bad --scenario is reported by its option (and GetValue would throw).
+            var flashSale = r.GetResult(Scenario) is { Tokens.Count: > 0 } given && TryParseScenario(given.Tokens[0].Value, out var scenario)
+                            && scenario == LoadScenario.FlashSale;
             if (flashSale)
             {
                 foreach (var option in new Option[] { Duration, Warmup, Mix }.Where(o => Given(r.GetResult(o))))
