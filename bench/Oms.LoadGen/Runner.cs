@@ -186,33 +186,42 @@ public static class Runner
             while (open.Count > 0 && Stopwatch.GetTimestamp() < deadline && !ct.IsCancellationRequested)
             {
                 var stillOpen = new List<Unsettled>();
-                foreach (var order in open)
+                // As many replays at a time as there were clients: one by one, a backlog of hundreds of 202s (a flash sale
+                // on a busy box) outlasts --settle although every order is final by then.
+                await Parallel.ForEachAsync(open, new ParallelOptions { MaxDegreeOfParallelism = options.Clients }, async (order, _) =>
                 {
                     if (order.CancelOrderId is { } toCancel)
                     {
-                        if (await TryCancelAsync(http, options.OrdersUrl, toCancel, ct) == 200) settled["CANCELLED"] = settled.GetValueOrDefault("CANCELLED") + 1;
-                        else stillOpen.Add(order);
-                        continue;
+                        var cancelled = await TryCancelAsync(http, options.OrdersUrl, toCancel, ct) == 200;
+                        lock (settled)
+                        {
+                            if (cancelled) settled["CANCELLED"] = settled.GetValueOrDefault("CANCELLED") + 1;
+                            else stillOpen.Add(order);
+                        }
+                        return;
                     }
                     (int code, OrderAnswer? answer) result;
                     try { result = await PostOrderAsync(http, ordersUri, order.Body, ct); }
                     catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or IOException) { result = (0, null); }
-                    if (result.code is 200 or 201 && order.Cancel && result.answer is { Status: "CONFIRMED", OrderId: { } confirmedId })
+                    lock (settled)
                     {
-                        stillOpen.Add(order with { CancelOrderId = confirmedId }); // confirmed late: now cancel it
+                        if (result.code is 200 or 201 && order.Cancel && result.answer is { Status: "CONFIRMED", OrderId: { } confirmedId })
+                        {
+                            stillOpen.Add(order with { CancelOrderId = confirmedId }); // confirmed late: now cancel it
+                        }
+                        else if (result.code is 200 or 201 && result.answer?.Status is "CONFIRMED" or "FAILED" or "CANCELLED")
+                        {
+                            var k = ClientTally.FinalKey(result.answer.Status, result.answer.FailureReason);
+                            settled[k] = settled.GetValueOrDefault(k) + 1;
+                            if (result.answer.Status == "CONFIRMED") foreach (var i in order.SkuIndices) merged.ConfirmedQuantity[i] += 1;
+                        }
+                        else if (result.code is 400 or 422)
+                        {
+                            settled["REJECTED"] = settled.GetValueOrDefault("REJECTED") + 1; // no order exists: nothing held
+                        }
+                        else stillOpen.Add(order);
                     }
-                    else if (result.code is 200 or 201 && result.answer?.Status is "CONFIRMED" or "FAILED" or "CANCELLED")
-                    {
-                        var k = ClientTally.FinalKey(result.answer.Status, result.answer.FailureReason);
-                        settled[k] = settled.GetValueOrDefault(k) + 1;
-                        if (result.answer.Status == "CONFIRMED") foreach (var i in order.SkuIndices) merged.ConfirmedQuantity[i] += 1;
-                    }
-                    else if (result.code is 400 or 422)
-                    {
-                        settled["REJECTED"] = settled.GetValueOrDefault("REJECTED") + 1; // no order exists: nothing held
-                    }
-                    else stillOpen.Add(order);
-                }
+                });
                 open = stillOpen;
                 if (open.Count > 0) await Task.Delay(500, ct);
             }
