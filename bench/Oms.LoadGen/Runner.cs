@@ -249,7 +249,8 @@ public static class Runner
         var ordersTotal = Interlocked.Read(ref completed);
         var verdict = flash is null ? null : FlashSaleVerdict.Check(flash, ordersTotal, FlashSaleVerdict.FinalOutcomes(merged.FinalStatuses, settled),
             merged.Errors, balances[FlashSaleOptions.HotIndex], conservation);
-        return RunSummary.Create(options, measured, ordersTotal, merged, settled, open.Count, conservation, lag?.Summarize(), perSecond.Points(), verdict);
+        return RunSummary.Create(options, measured, ordersTotal, merged, settled, open.Count, conservation, lag?.Summarize(), perSecond.Points(),
+            flashSale: verdict);
     }
 
     public static HttpClient CreateClient(LoadOptions options)

@@ -194,7 +194,7 @@ public sealed class FlashSaleTests
         tally.Measured = 1;
         var exact = FlashSaleVerdict.Check(options!.FlashSale!, 20_000, Outcomes(("CONFIRMED", 1000), ("FAILED:INSUFFICIENT_STOCK", 19_000)), 0,
             Hot(0, 1000), Conserved);
-        var summary = RunSummary.Create(options, TimeSpan.FromSeconds(10), 20_000, tally, new Dictionary<string, long>(), 0, Conserved, null, exact);
+        var summary = RunSummary.Create(options, TimeSpan.FromSeconds(10), 20_000, tally, new Dictionary<string, long>(), 0, Conserved, flashSale: exact);
         Assert.True(summary.Ok);
         Assert.StartsWith("flash sale: clients 64, 3 line(s) per basket (50 % one-line), 1000 units of one SKU", summary.ToText());
         Assert.Contains("flash sale EXACT", summary.ToText());
