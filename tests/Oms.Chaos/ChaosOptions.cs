@@ -6,7 +6,7 @@ public sealed record ChaosOptions
     /// <summary>Distinct orders (idempotency keys) to place.</summary>
     public int Orders { get; init; } = 2000;
 
-    /// <summary>SIGKILL + restart cycles, spread over the stream, over the processes in turn.</summary>
+    /// <summary>SIGKILL + restart cycles, spread over the stream, over the processes (every replica) in turn.</summary>
     public int Kills { get; init; } = 12;
 
     /// <summary>Orders in flight at once.</summary>
@@ -43,8 +43,8 @@ public sealed record ChaosOptions
     public TimeSpan MaxDownTime { get; init; } = TimeSpan.FromSeconds(2);
 
     /// <summary>
-    /// How many of the inventory/payment kills keep the process down past the give-up deadline, so that
-    /// PENDING orders are compensated (void, release) and FAILED *_UNAVAILABLE while everything else goes on.
+    /// How many of the inventory/payment kills take the whole service (both replicas) down past the give-up deadline, so
+    /// that PENDING orders are compensated (void, release) and FAILED *_UNAVAILABLE while everything else goes on.
     /// </summary>
     public int LongOutages { get; init; } = 2;
 
