@@ -48,8 +48,11 @@ public sealed record ChaosOptions
     /// </summary>
     public int LongOutages { get; init; } = 2;
 
-    /// <summary>Hard limit on the order stream (kills included); past it no new order is started.</summary>
-    public TimeSpan StreamLimit { get; init; } = TimeSpan.FromMinutes(15);
+    /// <summary>
+    /// Hard limit on the order stream (kills included); past it no new order is started. Each kill waits for its restart,
+    /// and with six service replicas in the rotation 30 kills take 10–25 min on a busy 2-core machine.
+    /// </summary>
+    public TimeSpan StreamLimit { get; init; } = TimeSpan.FromMinutes(40);
 
     /// <summary>Build configuration whose service dlls are started (default: the one this runner was built with).</summary>
     public string? Configuration { get; init; }

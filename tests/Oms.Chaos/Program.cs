@@ -24,6 +24,7 @@ var linesMax = new Option<int>("--lines-max") { Description = "Most lines in one
 var cancelShare = new Option<double>("--cancel-share") { Description = "Share (0-1) of orders also cancelled: once answered (CONFIRMED, PENDING, FAILED) or while being placed; 0 = no cancels.", DefaultValueFactory = _ => 0.2 };
 var noBroker = new Option<bool>("--no-broker") { Description = "No RabbitMQ: publishing off, no delivery check (the broker is not in the kill rotation)." };
 var outboxTimeout = new Option<TimeSpan>("--outbox-timeout") { Description = "Longest wait, after the drain, for the outbox to empty and the consumer to have every event.", DefaultValueFactory = _ => TimeSpan.FromSeconds(120) };
+var streamLimit = new Option<TimeSpan>("--stream-limit") { Description = "Hard limit on the order stream, kills included; past it no new order is started.", DefaultValueFactory = _ => new ChaosOptions().StreamLimit };
 var logs = new Option<string?>("--logs") { Description = "Folder for the service processes' logs (default: a new temp folder)." };
 var apiKey = new Option<string?>("--api-key")
 {
@@ -46,7 +47,7 @@ foreach (var option in new Option[] { orders, kills, concurrency, longOutages })
     });
 
 var root = new RootCommand("Chaos suite of the order management system: real processes, SIGKILLs, invariants checked in the databases.");
-foreach (var option in new Option[] { orders, kills, concurrency, seed, giveUp, timeout, requestTimeout, longOutages, linesMax, cancelShare, noBroker, outboxTimeout, logs, apiKey }) root.Options.Add(option);
+foreach (var option in new Option[] { orders, kills, concurrency, seed, giveUp, timeout, requestTimeout, longOutages, linesMax, cancelShare, noBroker, outboxTimeout, streamLimit, logs, apiKey }) root.Options.Add(option);
 root.SetAction(async (parse, ct) =>
 {
     var result = await ChaosRunner.RunAsync(new ChaosOptions
@@ -63,6 +64,7 @@ root.SetAction(async (parse, ct) =>
         CancelShare = parse.GetValue(cancelShare),
         Broker = !parse.GetValue(noBroker),
         OutboxTimeout = parse.GetValue(outboxTimeout),
+        StreamLimit = parse.GetValue(streamLimit),
         LogDirectory = parse.GetValue(logs),
         ApiKey = parse.GetValue(apiKey),
         Log = Console.Out,
