@@ -5,7 +5,8 @@ namespace Oms.Chaos;
 /// <summary>
 /// Requests a replica served, read from its Prometheus endpoint (<c>/metrics</c>, ASP.NET Core's
 /// <c>http.server.request.duration</c> count by route). The counters restart with the process, so the runner reads a
-/// replica just before each kill and once at the end, and adds them up.
+/// replica just before each kill and once at the end, and adds them up: a lower bound, since a read that gets no answer
+/// (a busy machine) loses what that replica served since its previous start.
 /// </summary>
 public static class ReplicaTraffic
 {
