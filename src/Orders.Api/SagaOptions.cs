@@ -6,7 +6,14 @@ namespace Orders.Api;
 /// <summary>Where the saga's dependencies are and how long a request may spend on them.</summary>
 public sealed class SagaOptions
 {
+    /// <summary>
+    /// The inventory service: a URL (http://inventory-host:9002), or a service name (http://inventory) whose replicas
+    /// are listed under <c>Services:inventory:http</c> (0, 1, …): each call goes to the next one (round-robin) and a failed
+    /// attempt is retried on another. A host no <c>Services</c> entry names is used as it is.
+    /// </summary>
     [Required, Url] public string InventoryUrl { get; set; } = "";
+
+    /// <summary>The payment service, as <see cref="InventoryUrl"/> (<c>Services:payment:http</c> for a service name <c>http://payment</c>).</summary>
     [Required, Url] public string PaymentUrl { get; set; } = "";
 
     /// <summary>

@@ -6,7 +6,7 @@ public sealed record ChaosOptions
     /// <summary>Distinct orders (idempotency keys) to place.</summary>
     public int Orders { get; init; } = 2000;
 
-    /// <summary>SIGKILL + restart cycles, spread over the stream, over the processes in turn.</summary>
+    /// <summary>SIGKILL + restart cycles, spread over the stream, over the processes (every replica) in turn.</summary>
     public int Kills { get; init; } = 12;
 
     /// <summary>Orders in flight at once.</summary>
@@ -43,13 +43,16 @@ public sealed record ChaosOptions
     public TimeSpan MaxDownTime { get; init; } = TimeSpan.FromSeconds(2);
 
     /// <summary>
-    /// How many of the inventory/payment kills keep the process down past the give-up deadline, so that
-    /// PENDING orders are compensated (void, release) and FAILED *_UNAVAILABLE while everything else goes on.
+    /// How many of the inventory/payment kills take the whole service (both replicas) down past the give-up deadline, so
+    /// that PENDING orders are compensated (void, release) and FAILED *_UNAVAILABLE while everything else goes on.
     /// </summary>
     public int LongOutages { get; init; } = 2;
 
-    /// <summary>Hard limit on the order stream (kills included); past it no new order is started.</summary>
-    public TimeSpan StreamLimit { get; init; } = TimeSpan.FromMinutes(15);
+    /// <summary>
+    /// Hard limit on the order stream (kills included); past it no new order is started. Each kill waits for its restart,
+    /// and with six service replicas in the rotation 30 kills take 10–25 min on a busy 2-core machine.
+    /// </summary>
+    public TimeSpan StreamLimit { get; init; } = TimeSpan.FromMinutes(40);
 
     /// <summary>Build configuration whose service dlls are started (default: the one this runner was built with).</summary>
     public string? Configuration { get; init; }

@@ -12,6 +12,8 @@ public sealed class ChaosResult
     public int Requests { get; set; }
     public SortedDictionary<string, int> ResponsesByOutcome { get; } = new(StringComparer.Ordinal);
     public SortedDictionary<string, int> KillsByProcess { get; } = new(StringComparer.Ordinal);
+    /// <summary>Requests each service replica served over the run: order requests (orders-*), the saga's calls (inventory-*, payment-*).</summary>
+    public SortedDictionary<string, long> ServedByReplica { get; } = new(StringComparer.Ordinal);
     public SortedDictionary<string, int> OrdersByOutcome { get; } = new(StringComparer.Ordinal);
     public SortedDictionary<int, int> OrdersByLineCount { get; } = new();
     public SortedDictionary<string, int> CancelsByOutcome { get; } = new(StringComparer.Ordinal);
@@ -61,6 +63,7 @@ public sealed class ChaosResult
         w.WriteLine($"orders sent            {OrdersSent} of {OrdersPlanned} (distinct idempotency keys), {Requests} requests");
         w.WriteLine($"responses              {Join(ResponsesByOutcome)}");
         w.WriteLine($"kills (SIGKILL)        {Join(KillsByProcess)} (total {KillsByProcess.Values.Sum()})");
+        w.WriteLine($"served by replica      {string.Join(", ", ServedByReplica.Select(kv => $"{kv.Key}={kv.Value.ToString(CultureInfo.InvariantCulture)}"))}");
         w.WriteLine($"cancel responses       {Join(CancelsByOutcome)} ({CancelsPlanned} orders planned to be cancelled)");
         w.WriteLine($"orders in the database {Join(OrdersByOutcome)}");
         w.WriteLine($"orders by line count   {Join(OrdersByLineCount.Select(kv => KeyValuePair.Create(kv.Key.ToString(CultureInfo.InvariantCulture), kv.Value)))}");

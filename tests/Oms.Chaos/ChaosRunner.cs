@@ -10,19 +10,34 @@ using Oms.Testing;
 namespace Oms.Chaos;
 
 /// <summary>
-/// One chaos run: PostgreSQL + inventory + payment + two order replicas (+ a RabbitMQ node they publish to) as real
-/// processes; a bounded concurrent stream of orders while each process in turn is SIGKILLed at a random moment and
+/// One chaos run: PostgreSQL + two replicas each of orders, inventory and payment (+ a RabbitMQ node the order replicas
+/// publish to) as real processes, each order replica reaching both inventory and both payment replicas (service
+/// discovery from configuration, round-robin); a bounded concurrent stream of orders while each process in turn is SIGKILLed at a random moment and
 /// restarted; then the drain (the recovery worker finishes every PENDING order, the relay empties the outbox) and the
 /// invariants, checked in the databases and against what a consumer of <c>oms.events</c> received.
 /// </summary>
 public static class ChaosRunner
 {
-    private const string OrdersA = "orders-a", OrdersB = "orders-b", Inventory = "inventory", Payment = "payment", Postgres = "postgres",
-        Broker = "rabbitmq";
+    private const string OrdersA = "orders-a", OrdersB = "orders-b", InventoryA = "inventory-a", InventoryB = "inventory-b",
+        PaymentA = "payment-a", PaymentB = "payment-b", Postgres = "postgres", Broker = "rabbitmq";
 
-    /// <summary>Kill order: an order replica, inventory, payment, PostgreSQL, the other order replica, the broker (when one runs), and again.</summary>
+    /// <summary>
+    /// Kill order: a replica of each service, PostgreSQL, the other replica of each service, the broker (when one runs), and again.
+    /// </summary>
     private static string[] Targets(ChaosOptions options) =>
-        options.Broker ? [OrdersA, Inventory, Payment, Postgres, OrdersB, Broker] : [OrdersA, Inventory, Payment, Postgres, OrdersB];
+        [OrdersA, InventoryA, PaymentA, Postgres, OrdersB, InventoryB, PaymentB, .. options.Broker ? new[] { Broker } : []];
+
+    /// <summary>The replicas of the service a process belongs to (itself for PostgreSQL and the broker).</summary>
+    private static string[] ServiceOf(string target) => target switch
+    {
+        InventoryA or InventoryB => [InventoryA, InventoryB],
+        PaymentA or PaymentB => [PaymentA, PaymentB],
+        OrdersA or OrdersB => [OrdersA, OrdersB],
+        _ => [target],
+    };
+
+    /// <summary>The routes the order service calls on inventory and payment: what their replicas count as saga calls served.</summary>
+    private static readonly string[] SagaRoutes = ["/api/v1/stock/reserve", "/api/v1/stock/release", "/api/v1/payments/authorize", "/api/v1/payments/void"];
 
     public static async Task<ChaosResult> RunAsync(ChaosOptions options, CancellationToken ct = default)
     {
@@ -96,16 +111,22 @@ public static class ChaosRunner
                 return services[name] = new ServiceProcess(name, Dll(project), port, env, logDirectory);
             }
 
-            // As in production: the order service talks HTTP/2 cleartext to their internal endpoints.
-            var inventoryH2c = $"http://127.0.0.1:{PostgresServer.FreePort()}/";
-            var paymentH2c = $"http://127.0.0.1:{PostgresServer.FreePort()}/";
-            var inventory = Service(Inventory, "Inventory.Api", [.. inventoryDb.Settings("inventory", "__"), new("InternalUrls", inventoryH2c)]);
-            var payment = Service(Payment, "Payments.Api", [.. paymentsDb.Settings("payments", "__"), new("InternalUrls", paymentH2c)]);
+            // As in production: the order service talks HTTP/2 cleartext to their internal endpoints, each replica its own.
+            var inventoryH2c = new[] { $"http://127.0.0.1:{PostgresServer.FreePort()}", $"http://127.0.0.1:{PostgresServer.FreePort()}" };
+            var paymentH2c = new[] { $"http://127.0.0.1:{PostgresServer.FreePort()}", $"http://127.0.0.1:{PostgresServer.FreePort()}" };
+            var inventoryA = Service(InventoryA, "Inventory.Api", [.. inventoryDb.Settings("inventory", "__"), new("InternalUrls", inventoryH2c[0])]);
+            var inventoryB = Service(InventoryB, "Inventory.Api", [.. inventoryDb.Settings("inventory", "__"), new("InternalUrls", inventoryH2c[1])]);
+            var paymentA = Service(PaymentA, "Payments.Api", [.. paymentsDb.Settings("payments", "__"), new("InternalUrls", paymentH2c[0])]);
+            var paymentB = Service(PaymentB, "Payments.Api", [.. paymentsDb.Settings("payments", "__"), new("InternalUrls", paymentH2c[1])]);
             KeyValuePair<string, string>[] orderSettings =
             [
                 .. ordersDb.Settings("orders", "__"),
-                new("Saga__InventoryUrl", inventoryH2c),
-                new("Saga__PaymentUrl", paymentH2c),
+                // Service names, resolved from the Services section (Microsoft.Extensions.ServiceDiscovery): both replicas,
+                // round-robin, a failed attempt retried on the next one.
+                new("Saga__InventoryUrl", "http://inventory/"),
+                new("Saga__PaymentUrl", "http://payment/"),
+                .. inventoryH2c.Select((url, i) => KeyValuePair.Create($"Services__inventory__http__{i}", url)),
+                .. paymentH2c.Select((url, i) => KeyValuePair.Create($"Services__payment__http__{i}", url)),
                 new("Saga__Http2", "true"),
                 new("Saga__RequestBudget", "00:00:02"),
                 new("Saga__AttemptTimeout", "00:00:00.500"),
@@ -123,11 +144,11 @@ public static class ChaosRunner
             var ordersB = Service(OrdersB, "Orders.Api", orderSettings);
 
             var startTimeout = TimeSpan.FromSeconds(60);
-            await Task.WhenAll(inventory.StartAsync(startTimeout, ct), payment.StartAsync(startTimeout, ct));
-            // One replica first: both would race to migrate the same database (the migrator serializes them anyway).
-            await ordersA.StartAsync(startTimeout, ct);
-            await ordersB.StartAsync(startTimeout, ct);
-            Say($"up: inventory :{inventory.Port}, payment :{payment.Port}, orders :{ordersA.Port} and :{ordersB.Port}");
+            // One replica of each first: two would race to migrate the same database (the migrator serializes them anyway).
+            await Task.WhenAll(inventoryA.StartAsync(startTimeout, ct), paymentA.StartAsync(startTimeout, ct), ordersA.StartAsync(startTimeout, ct));
+            await Task.WhenAll(inventoryB.StartAsync(startTimeout, ct), paymentB.StartAsync(startTimeout, ct), ordersB.StartAsync(startTimeout, ct));
+            Say($"up: inventory :{inventoryA.Port} and :{inventoryB.Port}, payment :{paymentA.Port} and :{paymentB.Port}, " +
+                $"orders :{ordersA.Port} and :{ordersB.Port}");
 
             // Stock: a few SKUs (enough for the longest basket), received in two deliveries each; in total about 60 % of
             // what the orders ask for (half of them one line, the others 2..LinesMax; 3 units a line on average).
@@ -135,7 +156,7 @@ public static class ChaosRunner
             var unknownSkus = new HashSet<string> { "CHAOS-NEVER-RECEIVED" };
             var linesPerOrder = options.LinesMax == 1 ? 1 : 0.5 + 0.5 * (2 + options.LinesMax) / 2;
             var perDelivery = (int)Math.Max(10, options.Orders * linesPerOrder * 3 * 0.6 / skus.Length / 2);
-            var received = await ReceiveStockAsync(inventory.BaseUri, options.ApiKey, skus, perDelivery, ct);
+            var received = await ReceiveStockAsync(inventoryA.BaseUri, options.ApiKey, skus, perDelivery, ct);
             Say($"received {string.Join(", ", received.Select(kv => $"{kv.Key}={kv.Value}"))}");
 
             var plans = Plans(options, seed, random, skus, unknownSkus.First());
@@ -177,6 +198,12 @@ public static class ChaosRunner
                 deliveries = await WaitForEventsAsync(options, ordersDb.Admin, tap, result, ct);
                 Say($"outbox: {result.OutboxBacklog} events waiting after {result.OutboxDrainTime.TotalSeconds:0.0} s; consumer: {deliveries.Count} deliveries");
             }
+
+            // Every replica took its share: the driver spreads the orders, service discovery the saga's calls.
+            foreach (var service in services.Values) await CountServedAsync(service, result, ct);
+            foreach (var service in services.Values.Where(s => result.ServedByReplica.GetValueOrDefault(s.Name) == 0))
+                result.Violations.Add($"{service.Name} served no {(service.Name is OrdersA or OrdersB ? "order request" : "saga call")}: " +
+                                      "the stream does not reach every replica");
 
             result.Requests = driver.Requests;
             foreach (var (outcome, count) in driver.Outcomes) result.ResponsesByOutcome[outcome] = count;
@@ -227,9 +254,12 @@ public static class ChaosRunner
             var target = targets[s % targets.Length];
             var kind = target is Postgres or Broker ? target : "service";
             var down = TimeSpan.FromMilliseconds(200 + random.NextDouble() * Math.Max(0, options.MaxDownTime.TotalMilliseconds - 200));
-            if (target is Inventory or Payment && longOutages < options.LongOutages && s < options.Kills)
+            string[] victims = [target];
+            if (target is InventoryA or InventoryB or PaymentA or PaymentB && longOutages < options.LongOutages && s < options.Kills)
             {
+                // The whole service (both replicas) down past the give-up deadline: one replica alone is not an outage.
                 longOutages++;
+                victims = ServiceOf(target);
                 down = options.GiveUp + TimeSpan.FromSeconds(1.5);
             }
             Task? kill = null;
@@ -238,7 +268,7 @@ public static class ChaosRunner
             {
                 if (i >= killAt && kill is null)
                 {
-                    kill = KillAndRestartAsync(target, down, services, pg, broker, result, restartEstimate, say, i, ct);
+                    kill = KillAndRestartAsync(victims, down, services, pg, broker, result, restartEstimate, say, i, ct);
                     var outage = down + restartEstimate.GetValueOrDefault(kind, TimeSpan.FromSeconds(3));
                     spacing = outage / Math.Max(1, end - i);
                 }
@@ -254,27 +284,50 @@ public static class ChaosRunner
                 }, ct));
             }
             if (s < options.Kills && DateTime.UtcNow < deadline)
-                await (kill ?? KillAndRestartAsync(target, down, services, pg, broker, result, restartEstimate, say, end, ct));
+                await (kill ?? KillAndRestartAsync(victims, down, services, pg, broker, result, restartEstimate, say, end, ct));
         }
         await Task.WhenAll(inFlight);
     }
 
-    private static async Task KillAndRestartAsync(string target, TimeSpan down, Dictionary<string, ServiceProcess> services,
+    /// <summary>SIGKILLs the victims (one process, or every replica of a service), keeps them down, restarts them.</summary>
+    private static async Task KillAndRestartAsync(string[] victims, TimeSpan down, Dictionary<string, ServiceProcess> services,
         ChaosPostgres pg, RabbitMqNode? broker, ChaosResult result, Dictionary<string, TimeSpan> restartEstimate, Action<string> say, int atOrder, CancellationToken ct)
     {
-        var kills = result.KillsByProcess.GetValueOrDefault(target) + 1;
-        result.KillsByProcess[target] = kills;
-        say($"kill #{result.KillsByProcess.Values.Sum()}: SIGKILL {target} at order {atOrder}, down {down.TotalSeconds:0.0} s");
-        if (target == Postgres) await pg.KillAsync();
-        else if (target == Broker) broker!.Kill();
-        else services[target].Kill();
+        foreach (var victim in victims) result.KillsByProcess[victim] = result.KillsByProcess.GetValueOrDefault(victim) + 1;
+        var names = string.Join(" and ", victims);
+        say($"kill #{result.KillsByProcess.Values.Sum()}: SIGKILL {names} at order {atOrder}, down {down.TotalSeconds:0.0} s");
+        foreach (var victim in victims)
+        {
+            if (victim == Postgres) await pg.KillAsync();
+            else if (victim == Broker) broker!.Kill();
+            else
+            {
+                // Its counters die with it: what it served so far is read first.
+                await CountServedAsync(services[victim], result, ct);
+                services[victim].Kill();
+            }
+        }
         await Task.Delay(down, ct);
         var restart = Stopwatch.StartNew();
-        if (target == Postgres) await pg.RestartAsync();
-        else if (target == Broker) await broker!.RestartAsync();
-        else await services[target].StartAsync(TimeSpan.FromSeconds(60), ct);
-        restartEstimate[target is Postgres or Broker ? target : "service"] = restart.Elapsed;
-        say($"  {target} back (restart took {restart.Elapsed.TotalSeconds:0.0} s)");
+        await Task.WhenAll(victims.Select(victim =>
+            victim == Postgres ? pg.RestartAsync()
+            : victim == Broker ? broker!.RestartAsync()
+            : services[victim].StartAsync(TimeSpan.FromSeconds(60), ct)));
+        restartEstimate[victims[0] is Postgres or Broker ? victims[0] : "service"] = restart.Elapsed;
+        say($"  {names} back (restart took {restart.Elapsed.TotalSeconds:0.0} s)");
+    }
+
+    /// <summary>
+    /// Adds what a replica served since its last start to <see cref="ChaosResult.ServedByReplica"/>: orders requests for an
+    /// order replica, the saga's calls for an inventory or payment replica.
+    /// </summary>
+    private static async Task CountServedAsync(ServiceProcess replica, ChaosResult result, CancellationToken ct)
+    {
+        Func<string, bool> counts = replica.Name is OrdersA or OrdersB
+            ? route => route.StartsWith("/api/v1/orders", StringComparison.Ordinal)
+            : SagaRoutes.Contains;
+        if (!replica.IsRunning || await ReplicaTraffic.ReadAsync(replica.BaseUri, counts, ct) is not { } served) return;
+        lock (result.ServedByReplica) result.ServedByReplica[replica.Name] = result.ServedByReplica.GetValueOrDefault(replica.Name) + served;
     }
 
     /// <summary>
