@@ -137,7 +137,7 @@ public static class StockApi
         if (body.Items is null)
         {
             var (sku, quantity) = (body.ItemSku!, body.Quantity!.Value);
-            var reserve = await store.ReserveAsync(orderId, sku, quantity, cancellationToken);
+            var reserve = await store.ReserveAsync(orderId, sku, quantity);
             return reserve.Outcome switch
             {
                 ReserveOutcome.Reserved => TypedResults.Ok(ReservationResult.OneLine(orderId, sku, quantity, reserve.Remaining)),
@@ -153,7 +153,7 @@ public static class StockApi
         // One line in the items form is the same reservation as the one-line form (stored alike, so either replays the other).
         if (body.Items is [var only])
         {
-            var reserve = await store.ReserveAsync(orderId, only.ItemSku, only.Quantity, cancellationToken);
+            var reserve = await store.ReserveAsync(orderId, only.ItemSku, only.Quantity);
             return reserve.Outcome switch
             {
                 ReserveOutcome.Reserved => TypedResults.Ok(ReservationResult.Lines(orderId,
@@ -168,7 +168,7 @@ public static class StockApi
             };
         }
 
-        var lines = await store.ReserveLinesAsync(orderId, body.Items, cancellationToken);
+        var lines = await store.ReserveLinesAsync(orderId, body.Items);
         return lines.Outcome switch
         {
             ReserveOutcome.Reserved => TypedResults.Ok(ReservationResult.Lines(orderId, lines.Lines)),

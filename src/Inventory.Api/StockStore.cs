@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Inventory.Api;
@@ -26,15 +27,33 @@ public sealed record OneLineReserve(ReserveOutcome Outcome, long Remaining = 0, 
 /// </summary>
 public sealed record LinesReserve(ReserveOutcome Outcome, IReadOnlyList<ReservedLine> Lines, IReadOnlyDictionary<string, string[]>? Reasons = null);
 
+/// <summary>One reserve as the coalescer carries it: the order id and its lines (one for the one-line form).</summary>
+internal sealed record ReserveCall(Guid OrderId, IReadOnlyList<ReserveLine> Lines);
+
 /// <summary>
 /// The items and reservations tables. Every rule that must hold under concurrency (no negative stock, one reservation
-/// per order id, stock given back once, all lines or none) is enforced by a single SQL statement.
+/// per order id, stock given back once, all lines or none) is enforced by the database: a single SQL statement for a call
+/// alone; for a coalesced group of reserves, row locks held to its commit, the items' CHECK and the reservations' key.
 /// </summary>
-public sealed class StockStore(NpgsqlDataSource db)
+public sealed class StockStore : IAsyncDisposable
 {
+    private readonly NpgsqlDataSource db;
+    // Reserves, one-line and multi-line alike: under load concurrent calls share one transaction and one commit, so a hot
+    // SKU's row lock is taken once per group instead of once per order (each waiting for the previous order's commit).
+    private readonly Coalescer<ReserveCall, LinesReserve> reserves;
+
+    public StockStore(NpgsqlDataSource db, IOptions<CoalescingOptions> coalescing)
+    {
+        this.db = db;
+        // PostgreSQL refusing a group's statement may be one call's doing: those run again alone.
+        reserves = new Coalescer<ReserveCall, LinesReserve>(coalescing.Value, ReserveGroupAsync, DatabaseErrors.IsRefusedStatement);
+    }
+
+    public ValueTask DisposeAsync() => reserves.DisposeAsync();
+
     /// <summary>
     /// Attempts of a reserve or release that PostgreSQL chose as a deadlock's victim (rolled back whole, so safe to run
-    /// again). Reserves never deadlock each other (see the lock order at <see cref="ReserveLinesAsync"/>); a release of an
+    /// again). Reserves never deadlock each other (see the lock order at <see cref="ReserveLinesSql"/>); a release of an
     /// order id takes its reservation row before its items, so it can meet a repeat of that order's reserve that locked
     /// the items before the reservation it repeats committed: a narrow race that running again settles.
     /// </summary>
@@ -119,8 +138,29 @@ public sealed class StockStore(NpgsqlDataSource db)
         FROM (SELECT 1) AS one LEFT JOIN reservations r ON r.order_id = $1
         """;
 
-    /// <summary>Takes <paramref name="quantity"/> of <paramref name="sku"/> for the order, once: a repeat answers from the first.</summary>
-    public async Task<OneLineReserve> ReserveAsync(Guid orderId, string sku, int quantity, CancellationToken cancellationToken)
+    /// <summary>
+    /// Takes <paramref name="quantity"/> of <paramref name="sku"/> for the order, once: a repeat answers from the first.
+    /// Not cancelled once queued: the group it joins runs to the end.
+    /// </summary>
+    public async Task<OneLineReserve> ReserveAsync(Guid orderId, string sku, int quantity)
+    {
+        var answer = await ReserveAsync(new ReserveCall(orderId, [new ReserveLine(sku, quantity)]));
+        return answer.Outcome switch
+        {
+            ReserveOutcome.Reserved => new OneLineReserve(ReserveOutcome.Reserved, answer.Lines[0].Remaining),
+            ReserveOutcome.OtherLines when answer.Lines is [var held] => new OneLineReserve(ReserveOutcome.OtherLines, HeldSku: held.ItemSku, HeldQuantity: held.Quantity),
+            _ => new OneLineReserve(answer.Outcome),
+        };
+    }
+
+    /// <summary>
+    /// Reserves every line or none (<see cref="ReserveLinesAsync"/>'s answer for any number of lines): alone, or with the
+    /// concurrent calls of its group (<see cref="ReserveGroupAsync"/>).
+    /// </summary>
+    internal Task<LinesReserve> ReserveAsync(ReserveCall call) => reserves.RunAsync(call);
+
+    /// <summary>A one-line reserve in its own statement: the answer <see cref="ReserveAsync(Guid, string, int)"/> maps.</summary>
+    private async Task<LinesReserve> ReserveOneAloneAsync(Guid orderId, string sku, int quantity, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         for (var attempt = 1; ; attempt++)
@@ -132,7 +172,7 @@ public sealed class StockStore(NpgsqlDataSource db)
                 command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = sku });
                 command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = quantity });
                 if (await command.ExecuteScalarAsync(cancellationToken) is long remaining)
-                    return new OneLineReserve(ReserveOutcome.Reserved, remaining);
+                    return new LinesReserve(ReserveOutcome.Reserved, [new ReservedLine(sku, quantity, remaining)]);
                 break;
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
@@ -154,15 +194,14 @@ public sealed class StockStore(NpgsqlDataSource db)
 
         if (!reader.IsDBNull(3))
         {
-            if (reader.GetString(3) == ReservationStatus.Released) return new OneLineReserve(ReserveOutcome.Released);
-            if (reader.IsDBNull(0)) return new OneLineReserve(ReserveOutcome.OtherLines); // a multi-line reservation
-            var firstSku = reader.GetString(0);
-            var firstQuantity = reader.GetInt32(1);
-            return firstSku == sku && firstQuantity == quantity
-                ? new OneLineReserve(ReserveOutcome.Reserved, reader.GetInt64(2))
-                : new OneLineReserve(ReserveOutcome.OtherLines, HeldSku: firstSku, HeldQuantity: firstQuantity);
+            if (reader.GetString(3) == ReservationStatus.Released) return new LinesReserve(ReserveOutcome.Released, []);
+            if (reader.IsDBNull(0)) return new LinesReserve(ReserveOutcome.OtherLines, []); // a multi-line reservation
+            var first = new ReservedLine(reader.GetString(0), reader.GetInt32(1), reader.GetInt64(2));
+            return new LinesReserve(first.ItemSku == sku && first.Quantity == quantity ? ReserveOutcome.Reserved : ReserveOutcome.OtherLines, [first]);
         }
-        return new OneLineReserve(reader.GetBoolean(4) ? ReserveOutcome.InsufficientStock : ReserveOutcome.UnknownItem);
+        return reader.GetBoolean(4)
+            ? new LinesReserve(ReserveOutcome.InsufficientStock, [], new Dictionary<string, string[]> { [sku] = [$"not enough available stock to reserve {quantity}."] })
+            : new LinesReserve(ReserveOutcome.UnknownItem, [], new Dictionary<string, string[]> { [sku] = ["no such item."] });
     }
 
     // ---- multi-line reserve -------------------------------------------------------------------------
@@ -207,10 +246,14 @@ public sealed class StockStore(NpgsqlDataSource db)
     private const string ReadLinesSql = "SELECT sku, quantity, remaining FROM reservation_lines WHERE order_id = $1 ORDER BY line";
 
     /// <summary>
-    /// Reserves every line or none, in one statement: <paramref name="lines"/> (two or more, each SKU once) all held for
-    /// the order, or nothing held and every short or unknown SKU named. Idempotent on the order id, lines compared as a set.
+    /// Reserves every line or none: <paramref name="lines"/> (two or more, each SKU once) all held for the order, or nothing
+    /// held and every short or unknown SKU named. Idempotent on the order id, lines compared as a set. Alone in one
+    /// statement, or with the concurrent reserves of its group (<see cref="ReserveGroupAsync"/>); not cancelled once queued.
     /// </summary>
-    public async Task<LinesReserve> ReserveLinesAsync(Guid orderId, IReadOnlyList<ReserveLine> lines, CancellationToken cancellationToken)
+    public Task<LinesReserve> ReserveLinesAsync(Guid orderId, IReadOnlyList<ReserveLine> lines) => ReserveAsync(new ReserveCall(orderId, lines));
+
+    /// <summary>A multi-line reserve in its own statement (<see cref="ReserveLinesSql"/>).</summary>
+    private async Task<LinesReserve> ReserveLinesAloneAsync(Guid orderId, IReadOnlyList<ReserveLine> lines, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         var remaining = new long?[lines.Count];
@@ -281,10 +324,231 @@ public sealed class StockStore(NpgsqlDataSource db)
         while (await reader.ReadAsync(cancellationToken))
             stored.Add(new ReservedLine(reader.GetString(0), reader.GetInt32(1), reader.GetInt64(2)));
 
+        return Replay(ReservationStatus.Reserved, stored, lines);
+    }
+
+    // ---- coalesced reserves ------------------------------------------------------------------------
+
+    /// <summary>
+    /// Attempts of a group that lost a race it cannot settle alone: a deadlock's victim, or a reservation of one of its order
+    /// ids that another transaction inserted between the group's read and its write. Either rolls back the whole group;
+    /// the next attempt reads again (and answers that order from its reservation). Past the last attempt the coalescer runs
+    /// the group's calls one by one.
+    /// </summary>
+    private const int GroupAttempts = 3;
+
+    // 1. Lock every item the group names, in SKU order ("C" collation), as one statement: the lock order of every reserve.
+    //    Then (each statement of the batch with a fresh snapshot, so after the locks) the order ids' reservations.
+    private const string LockItemsSql = "SELECT sku, available FROM items WHERE sku = ANY($1) ORDER BY sku FOR UPDATE";
+    private const string ReadHeadersSql = "SELECT order_id, sku, quantity, remaining, status FROM reservations WHERE order_id = ANY($1)";
+    private const string ReadGroupLinesSql =
+        "SELECT order_id, sku, quantity, remaining FROM reservation_lines WHERE order_id = ANY($1) ORDER BY order_id, line";
+
+    // 2. Everything the group decided, in one statement: the reservations (in order id order, so two groups inserting the
+    //    same ids wait on each other in one order), their lines, and one UPDATE per item by the group's total. A plain
+    //    INSERT: a reservation another transaction made meanwhile raises 23505 and the group runs again. The items' CHECK
+    //    (available >= 0) stands behind the decision: a group that would take too much fails whole.
+    private const string WriteGroupSql = """
+        WITH header AS (
+            INSERT INTO reservations (order_id, sku, quantity, remaining, status)
+            SELECT h.order_id, h.sku, h.quantity, h.remaining, 'RESERVED'
+            FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[]) AS h(order_id, sku, quantity, remaining)
+            ORDER BY h.order_id),
+        held AS (
+            INSERT INTO reservation_lines (order_id, sku, line, quantity, remaining)
+            SELECT * FROM unnest($5::uuid[], $6::text[], $7::smallint[], $8::int[], $9::bigint[])),
+        taken AS (
+            UPDATE items i SET available = i.available - t.quantity, updated_at = now()
+            FROM unnest($10::text[], $11::bigint[]) AS t(sku, quantity)
+            WHERE i.sku = t.sku
+            RETURNING 1)
+        SELECT count(*) FROM taken
+        """;
+
+    /// <summary>
+    /// Reserves for a group of concurrent calls in one transaction and one commit. Alone, a call runs its own statement
+    /// (one round trip, no explicit transaction). Together: lock the items (SKU order), read the order ids' reservations,
+    /// decide in order of arrival (a repeat answers from the reservation; each order takes every line or none, so a short
+    /// or unknown order fails alone and the next one still may fit), write it all in one statement, commit.
+    /// </summary>
+    internal async Task<IReadOnlyList<LinesReserve>> ReserveGroupAsync(IReadOnlyList<ReserveCall> calls)
+    {
+        if (calls.Count == 1)
+        {
+            var (orderId, lines) = calls[0];
+            return [lines is [var only]
+                ? await ReserveOneAloneAsync(orderId, only.ItemSku, only.Quantity, CancellationToken.None)
+                : await ReserveLinesAloneAsync(orderId, lines, CancellationToken.None)];
+        }
+
+        await using var connection = await db.OpenConnectionAsync(CancellationToken.None);
+        for (var attempt = 1; ; attempt++)
+        {
+            await using var transaction = await connection.BeginTransactionAsync(CancellationToken.None);
+            try
+            {
+                var answers = await ReserveGroupOnceAsync(connection, calls);
+                await transaction.CommitAsync(CancellationToken.None);
+                return answers;
+            }
+            catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.UniqueViolation
+                                              && attempt < GroupAttempts)
+            {
+                // Rolled back whole (see GroupAttempts): run again.
+                await transaction.RollbackAsync(CancellationToken.None);
+            }
+        }
+    }
+
+    private static async Task<LinesReserve[]> ReserveGroupOnceAsync(NpgsqlConnection connection, IReadOnlyList<ReserveCall> calls)
+    {
+        var skus = calls.SelectMany(c => c.Lines, (_, l) => l.ItemSku).Distinct(StringComparer.Ordinal).ToArray();
+        var orderIds = calls.Select(c => c.OrderId).Distinct().ToArray();
+        var available = new Dictionary<string, long>(skus.Length, StringComparer.Ordinal);
+        var stored = new Dictionary<Guid, (string Status, List<ReservedLine> Lines)>();
+
+        await using (var read = new NpgsqlBatch(connection))
+        {
+            read.BatchCommands.Add(new NpgsqlBatchCommand(LockItemsSql) { Parameters = { new NpgsqlParameter<string[]> { TypedValue = skus } } });
+            read.BatchCommands.Add(new NpgsqlBatchCommand(ReadHeadersSql) { Parameters = { new NpgsqlParameter<Guid[]> { TypedValue = orderIds } } });
+            read.BatchCommands.Add(new NpgsqlBatchCommand(ReadGroupLinesSql) { Parameters = { new NpgsqlParameter<Guid[]> { TypedValue = orderIds } } });
+            await using var reader = await read.ExecuteReaderAsync(CancellationToken.None);
+            while (await reader.ReadAsync(CancellationToken.None)) available[reader.GetString(0)] = reader.GetInt64(1);
+            await reader.NextResultAsync(CancellationToken.None);
+            while (await reader.ReadAsync(CancellationToken.None))
+            {
+                List<ReservedLine> lines = reader.IsDBNull(1) ? [] : [new ReservedLine(reader.GetString(1), reader.GetInt32(2), reader.GetInt64(3))];
+                stored[reader.GetGuid(0)] = (reader.GetString(4), lines);
+            }
+            await reader.NextResultAsync(CancellationToken.None);
+            while (await reader.ReadAsync(CancellationToken.None))
+                stored[reader.GetGuid(0)].Lines.Add(new ReservedLine(reader.GetString(1), reader.GetInt32(2), reader.GetInt64(3)));
+        }
+
+        // Decide in order of arrival, on the locked stock.
+        var answers = new LinesReserve[calls.Count];
+        var reservedBy = new Dictionary<Guid, int>();
+        var write = new GroupWrite();
+        for (var i = 0; i < calls.Count; i++)
+        {
+            var (orderId, lines) = calls[i];
+            if (stored.TryGetValue(orderId, out var reservation))
+                answers[i] = Replay(reservation.Status, reservation.Lines, lines);
+            else if (reservedBy.TryGetValue(orderId, out var first))
+                // The same order id earlier in this group: it answers as a repeat of that reserve would once committed.
+                answers[i] = Replay(ReservationStatus.Reserved, answers[first].Lines, lines);
+            else
+            {
+                answers[i] = Decide(lines, available);
+                if (answers[i].Outcome != ReserveOutcome.Reserved) continue;
+                reservedBy[orderId] = i;
+                write.Add(orderId, answers[i].Lines);
+            }
+        }
+        if (write.IsEmpty) return answers;
+
+        await using var command = new NpgsqlCommand(WriteGroupSql, connection);
+        write.AddParameters(command.Parameters);
+        var updated = (long)(await command.ExecuteScalarAsync(CancellationToken.None))!;
+        if (updated != write.Items)
+            throw new InvalidOperationException($"A reserve group updated {updated} items, not the {write.Items} it locked.");
+        return answers;
+    }
+
+    /// <summary>Takes every line of an order from <paramref name="available"/> (the group's running stock), or none.</summary>
+    private static LinesReserve Decide(IReadOnlyList<ReserveLine> lines, Dictionary<string, long> available)
+    {
+        Dictionary<string, string[]>? reasons = null;
+        var unknown = false;
+        foreach (var line in lines)
+        {
+            if (!available.TryGetValue(line.ItemSku, out var stock))
+            {
+                (reasons ??= new(StringComparer.Ordinal))[line.ItemSku] = ["no such item."];
+                unknown = true;
+            }
+            else if (stock < line.Quantity)
+                (reasons ??= new(StringComparer.Ordinal))[line.ItemSku] = [$"{stock} available, {line.Quantity} wanted."];
+        }
+        if (reasons is not null) return new LinesReserve(unknown ? ReserveOutcome.UnknownItem : ReserveOutcome.InsufficientStock, [], reasons);
+
+        var reserved = new ReservedLine[lines.Count];
+        for (var i = 0; i < lines.Count; i++)
+        {
+            var line = lines[i];
+            reserved[i] = new ReservedLine(line.ItemSku, line.Quantity, available[line.ItemSku] -= line.Quantity);
+        }
+        return new LinesReserve(ReserveOutcome.Reserved, reserved);
+    }
+
+    /// <summary>An order id's reservation answering a reserve: the same lines (as a set) replay it; other lines are refused.</summary>
+    private static LinesReserve Replay(string status, IReadOnlyList<ReservedLine> stored, IReadOnlyList<ReserveLine> lines)
+    {
+        if (status == ReservationStatus.Released) return new LinesReserve(ReserveOutcome.Released, []);
         var same = stored.Count == lines.Count
             && stored.ToDictionary(l => l.ItemSku, l => l.Quantity, StringComparer.Ordinal) is var byItem
             && lines.All(l => byItem.TryGetValue(l.ItemSku, out var quantity) && quantity == l.Quantity);
         return new LinesReserve(same ? ReserveOutcome.Reserved : ReserveOutcome.OtherLines, stored);
+    }
+
+    /// <summary>The rows a group writes, as the arrays of <see cref="WriteGroupSql"/>.</summary>
+    private sealed class GroupWrite
+    {
+        private readonly List<Guid> _headerIds = [];
+        private readonly List<string?> _headerSkus = [];
+        private readonly List<int> _headerQuantities = [];
+        private readonly List<long?> _headerRemaining = [];
+        private readonly List<Guid> _lineIds = [];
+        private readonly List<string> _lineSkus = [];
+        private readonly List<short> _lineNumbers = [];
+        private readonly List<int> _lineQuantities = [];
+        private readonly List<long> _lineRemaining = [];
+        private readonly SortedDictionary<string, long> _taken = new(StringComparer.Ordinal);
+
+        public bool IsEmpty => _headerIds.Count == 0;
+        public int Items => _taken.Count;
+
+        /// <summary>One reservation: a one-line order is its header alone; a longer one a header (total units) and its lines.</summary>
+        public void Add(Guid orderId, IReadOnlyList<ReservedLine> lines)
+        {
+            _headerIds.Add(orderId);
+            if (lines is [var only])
+            {
+                _headerSkus.Add(only.ItemSku);
+                _headerQuantities.Add(only.Quantity);
+                _headerRemaining.Add(only.Remaining);
+            }
+            else
+            {
+                _headerSkus.Add(null);
+                _headerQuantities.Add(lines.Sum(l => l.Quantity));
+                _headerRemaining.Add(null);
+                for (var i = 0; i < lines.Count; i++)
+                {
+                    _lineIds.Add(orderId);
+                    _lineSkus.Add(lines[i].ItemSku);
+                    _lineNumbers.Add((short)(i + 1));
+                    _lineQuantities.Add(lines[i].Quantity);
+                    _lineRemaining.Add(lines[i].Remaining);
+                }
+            }
+            foreach (var line in lines) _taken[line.ItemSku] = _taken.GetValueOrDefault(line.ItemSku) + line.Quantity;
+        }
+
+        public void AddParameters(NpgsqlParameterCollection p)
+        {
+            p.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. _headerIds] });
+            p.Add(new NpgsqlParameter<string?[]> { TypedValue = [.. _headerSkus] });
+            p.Add(new NpgsqlParameter<int[]> { TypedValue = [.. _headerQuantities] });
+            p.Add(new NpgsqlParameter<long?[]> { TypedValue = [.. _headerRemaining] });
+            p.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. _lineIds] });
+            p.Add(new NpgsqlParameter<string[]> { TypedValue = [.. _lineSkus] });
+            p.Add(new NpgsqlParameter<short[]> { TypedValue = [.. _lineNumbers] });
+            p.Add(new NpgsqlParameter<int[]> { TypedValue = [.. _lineQuantities] });
+            p.Add(new NpgsqlParameter<long[]> { TypedValue = [.. _lineRemaining] });
+            p.Add(new NpgsqlParameter<string[]> { TypedValue = [.. _taken.Keys] });
+            p.Add(new NpgsqlParameter<long[]> { TypedValue = [.. _taken.Values] });
+        }
     }
 
     // 1. An order id never seen before gets a tombstone, so a late reserve for it is refused.
