@@ -22,7 +22,8 @@ public sealed class WarmupOptions
     public const string Section = "Warmup";
 
     /// <summary>
-    /// Off until a quiet-machine sitting of bench/cold-start.sh shows it helps (the busy box of issue 14 could not tell).
+    /// Off by default: it holds readiness back (up to <see cref="MaxDuration"/>), which a developer's restart does not need.
+    /// Where replicas start under load it pays (docs/benchmarks.md, sitting 16): deploy/k8s turns it on.
     /// </summary>
     public bool Enabled { get; set; }
 
