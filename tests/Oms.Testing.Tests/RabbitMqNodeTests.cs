@@ -51,9 +51,17 @@ public sealed class RabbitMqNodeTests
         const string queue = "survives-kill";
         var ct = TestContext.Current.CancellationToken;
         await using (var connection = await new ConnectionFactory { Uri = new Uri(node.AmqpUri) }.CreateConnectionAsync(ct))
+        await using (var channel = await connection.CreateChannelAsync(cancellationToken: ct))
+            await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false, cancellationToken: ct);
+        // The queue exists before the crash, as the relay's exchange and its consumers' queues do: a node writes a
+        // declaration to its database lazily (a SIGKILL within moments of declare-ok can lose it), so a clean restart
+        // settles it. What the relay relies on is the next part: a confirmed persistent message survives a crash.
+        node.Stop();
+        await node.RestartAsync();
+
+        await using (var connection = await new ConnectionFactory { Uri = new Uri(node.AmqpUri) }.CreateConnectionAsync(ct))
         await using (var channel = await connection.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), ct))
         {
-            await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false, cancellationToken: ct);
             // Confirmed = on disk: what the relay relies on before it marks an event sent.
             await channel.BasicPublishAsync("", queue, mandatory: true, new BasicProperties { Persistent = true }, "kept"u8.ToArray(), ct);
         }

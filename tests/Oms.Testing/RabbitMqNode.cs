@@ -73,7 +73,7 @@ public sealed class RabbitMqNode : IAsyncDisposable
         if (beam is int pid)
         {
             try { Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { /* already gone */ }
-            WaitForExit(pid);
+            WaitForExit(pid, "SIGKILL");
         }
         // The start script (our child) waits on the VM and exits with it; make sure, without waiting on it forever.
         try { _server.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
@@ -82,7 +82,22 @@ public sealed class RabbitMqNode : IAsyncDisposable
         _server = null;
     }
 
-    /// <summary>Starts the node again on the same ports and data folder (after <see cref="Kill"/>).</summary>
+    /// <summary>
+    /// A clean shutdown (SIGTERM: the VM stops its applications, flushing its database) that returns once the VM is gone.
+    /// </summary>
+    public void Stop()
+    {
+        if (_server is null) return;
+        if (BeamPid() is int pid)
+        {
+            using (var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-TERM", pid.ToString() }, UseShellExecute = false })!)
+                kill.WaitForExit(ExitTimeout);
+            WaitForExit(pid, "SIGTERM");
+        }
+        Kill();
+    }
+
+    /// <summary>Starts the node again on the same ports and data folder (after <see cref="Kill"/> or <see cref="Stop"/>).</summary>
     public async Task RestartAsync()
     {
         Kill();
@@ -99,6 +114,8 @@ public sealed class RabbitMqNode : IAsyncDisposable
             _epmd.Dispose();
             _epmd = null;
         }
+        // OMS_KEEP_RABBITMQ=1 keeps the folder (the node's logs and database) to look into a failure afterwards.
+        if (Environment.GetEnvironmentVariable("OMS_KEEP_RABBITMQ") is not null) return;
         try { System.IO.Directory.Delete(_dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
@@ -211,12 +228,12 @@ public sealed class RabbitMqNode : IAsyncDisposable
         return null;
     }
 
-    private static void WaitForExit(int pid)
+    private static void WaitForExit(int pid, string signal)
     {
         var deadline = DateTime.UtcNow + ExitTimeout;
         // A killed child stays a zombie until its parent (the start script) reaps it: "gone" is no longer running.
         while (DateTime.UtcNow < deadline && IsRunning(pid)) Thread.Sleep(20);
-        if (IsRunning(pid)) throw new TimeoutException($"beam.smp {pid} did not exit within {ExitTimeout.TotalSeconds:F0} s of SIGKILL.");
+        if (IsRunning(pid)) throw new TimeoutException($"beam.smp {pid} did not exit within {ExitTimeout.TotalSeconds:F0} s of {signal}.");
     }
 
     private static bool IsRunning(int pid)
