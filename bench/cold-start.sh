@@ -14,6 +14,9 @@
 #   r2r         `dotnet publish -r linux-x64 -p:PublishReadyToRun=true` (precompiled code for the first calls)
 #   tc-off      DOTNET_TieredCompilation=0 (fully optimised JIT at the first call, no tiering)
 #   pgo-off     DOTNET_TieredPGO=0 (no instrumented tier on the way up)
+#   tc-nodelay  DOTNET_TC_CallCountingDelayMs=0 (tier-up starts at once; by default it waits while new methods still
+#               get compiled, which under load at startup is most of the first seconds)
+#   warmup-nodelay  warmup and tc-nodelay together
 #   warmup      Warmup__Enabled=true: the warm-up before readiness (Oms.ServiceDefaults' Warmup; off by default)
 #   pool-min    Minimum Pool Size=OMS_COLD_POOL_MIN (default 16) in the connection strings
 #   r2r-warmup  r2r with the warm-up
@@ -79,6 +82,8 @@ start_arm() {
       r2r-warmup) export OMS_SERVICES_DIR="$PUBLISHED/r2r" Warmup__Enabled=true ;;
       tc-off) export DOTNET_TieredCompilation=0 ;;
       pgo-off) export DOTNET_TieredPGO=0 ;;
+      tc-nodelay) export DOTNET_TC_CallCountingDelayMs=0 ;;
+      warmup-nodelay) export Warmup__Enabled=true DOTNET_TC_CallCountingDelayMs=0 ;;
       warmup) export Warmup__Enabled=true ;;
       pool-min) export OMS_CONNECTION_OPTIONS="Minimum Pool Size=$POOL_MIN${OMS_CONNECTION_OPTIONS:+;$OMS_CONNECTION_OPTIONS}" ;;
       *) echo "unknown arm $arm" >&2; exit 2 ;;

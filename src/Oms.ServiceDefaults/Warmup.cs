@@ -15,7 +15,8 @@ namespace Oms.ServiceDefaults;
 /// <summary>
 /// Warm-up before readiness (issue 14): a replica that starts under load serves its first seconds with cold code
 /// (tier-0 JIT), an empty connection pool and no connection to its dependencies. The warm-up runs the service's own
-/// request paths a few dozen times before <c>/health/ready</c> says ready, with requests that write nothing.
+/// request paths, with requests that write nothing, until the JIT has settled (or <see cref="WarmupOptions.MaxDuration"/>)
+/// before <c>/health/ready</c> says ready.
 /// </summary>
 public sealed class WarmupOptions
 {
@@ -23,17 +24,25 @@ public sealed class WarmupOptions
 
     /// <summary>
     /// Off by default: it holds readiness back (up to <see cref="MaxDuration"/>), which a developer's restart does not need.
-    /// Where replicas start under load it pays (docs/benchmarks.md, sitting 16): deploy/k8s turns it on.
+    /// Where replicas start under load it pays (docs/benchmarks.md, sittings 16 and 17): deploy/k8s turns it on.
     /// </summary>
     public bool Enabled { get; set; }
 
-    /// <summary>Times each step runs: past the JIT's 30 calls that promote a method from tier 0.</summary>
+    /// <summary>Times each step runs at least: past the JIT's 30 calls that promote a method from tier 0.</summary>
     [Range(0, 10_000)]
     public int Rounds { get; set; } = 60;
 
     /// <summary>Rounds in flight at once: enough to open the connection pool's connections, not more.</summary>
     [Range(1, 256)]
     public int Concurrency { get; set; } = 8;
+
+    /// <summary>
+    /// After the rounds, more rounds until the JIT has compiled nothing new for this long: tier-1 code is compiled in the
+    /// background once a method's calls are counted, and a replica serving load before that runs tier-0 code for seconds.
+    /// Zero: the rounds only.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
+    public TimeSpan SettleWindow { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>The longest the warm-up holds readiness back: after it the service is ready anyway.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "00:05:00")]
@@ -103,25 +112,26 @@ internal sealed class WarmupService(
             var started = TimeProvider.System.GetTimestamp();
             // A step that fails once is left out of the later rounds: a dependency that is down gets no warmer.
             var failed = new bool[all.Length];
+            var rounds = o.Rounds;
             try
             {
-                await Parallel.ForEachAsync(Enumerable.Range(0, o.Rounds),
-                    new ParallelOptions { MaxDegreeOfParallelism = o.Concurrency, CancellationToken = budget.Token },
-                    async (_, ct) =>
+                await RunRoundsAsync(all, failed, o.Rounds, o.Concurrency, budget.Token);
+                while (o.SettleWindow > TimeSpan.Zero)
+                {
+                    var compiled = System.Runtime.JitInfo.GetCompiledMethodCount();
+                    var windowStarted = TimeProvider.System.GetTimestamp();
+                    while (TimeProvider.System.GetElapsedTime(windowStarted) < o.SettleWindow)
                     {
-                        for (var i = 0; i < all.Length; i++)
-                        {
-                            if (Volatile.Read(ref failed[i])) continue;
-                            try { await all[i].RunAsync(ct); }
-                            catch (Exception e) when (!ct.IsCancellationRequested)
-                            {
-                                Volatile.Write(ref failed[i], true);
-                                logger.LogWarning("Warm-up step {Step} failed, left out: {Message}", all[i].GetType().Name, e.Message);
-                            }
-                        }
-                    });
-                logger.LogInformation("Warmed up in {Elapsed} ms ({Rounds} rounds of {Steps} steps)",
-                    (long)TimeProvider.System.GetElapsedTime(started).TotalMilliseconds, o.Rounds, all.Length);
+                        await RunRoundsAsync(all, failed, o.Concurrency, o.Concurrency, budget.Token);
+                        rounds += o.Concurrency;
+                    }
+                    var now = System.Runtime.JitInfo.GetCompiledMethodCount();
+                    logger.LogDebug("Warm-up: {New} methods compiled in the last {Window} ({Total} in all)", now - compiled, o.SettleWindow, now);
+                    if (now == compiled) break;
+                }
+                logger.LogInformation("Warmed up in {Elapsed} ms ({Rounds} rounds of {Steps} steps, {Methods} methods compiled)",
+                    (long)TimeProvider.System.GetElapsedTime(started).TotalMilliseconds, rounds, all.Length,
+                    System.Runtime.JitInfo.GetCompiledMethodCount());
             }
             catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
             {
@@ -134,6 +144,22 @@ internal sealed class WarmupService(
             state.Finish();
         }
     }
+
+    private Task RunRoundsAsync(IWarmupStep[] all, bool[] failed, int rounds, int concurrency, CancellationToken ct) =>
+        Parallel.ForEachAsync(Enumerable.Range(0, rounds), new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = ct },
+            async (_, token) =>
+            {
+                for (var i = 0; i < all.Length; i++)
+                {
+                    if (Volatile.Read(ref failed[i])) continue;
+                    try { await all[i].RunAsync(token); }
+                    catch (Exception e) when (!token.IsCancellationRequested)
+                    {
+                        Volatile.Write(ref failed[i], true);
+                        logger.LogWarning("Warm-up step {Step} failed, left out: {Message}", all[i].GetType().Name, e.Message);
+                    }
+                }
+            });
 
     private Task WhenStartedAsync(CancellationToken ct)
     {

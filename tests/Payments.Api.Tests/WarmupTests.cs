@@ -56,6 +56,24 @@ public sealed class WarmupTests(PostgresServer postgres)
         Assert.Equal(0, await TestDb.ScalarAsync<long>(database.Admin, "SELECT count(*) FROM payments"));
     }
 
+    [Fact]
+    public async Task The_warm_up_goes_on_past_its_rounds_until_the_JIT_has_settled()
+    {
+        // One round cannot settle anything: the first rounds compile the endpoints' code, so at least one more window runs.
+        await using var host = await StartAsync(new()
+        {
+            ["Warmup:Enabled"] = "true", ["Warmup:Rounds"] = "1", ["Warmup:Concurrency"] = "1", ["Warmup:SettleWindow"] = "00:00:00.200",
+        });
+        var state = host.Services.GetRequiredService<WarmupState>();
+        await Eventually.UntilAsync(() => Task.FromResult(state.Done), Deadline, "the warm-up to finish");
+
+        using var client = host.CreateClient();
+        var metrics = await client.GetStringAsync("/metrics", Http.Ct);
+        var authorizes = metrics.Split('\n').Where(l => l.StartsWith("http_server_request_duration_seconds_count", StringComparison.Ordinal)
+            && l.Contains("http_route=\"/api/v1/payments/authorize\"")).Sum(l => long.Parse(l.Split(' ')[^1]));
+        Assert.True(authorizes > 1, $"more than the one round's authorize expected, got {authorizes}");
+    }
+
     private async Task<ServiceHost<AuthorizeRequest>> StartAsync(Dictionary<string, string?> settings, Action<IServiceCollection>? services = null,
         ServiceDatabase? database = null)
     {
