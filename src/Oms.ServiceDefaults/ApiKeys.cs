@@ -91,10 +91,17 @@ internal sealed class ApiKeyRegistry
     }
 
     private readonly Key[] _keys;
+    private readonly Key _warmupKey;
+    private readonly WarmupCredential _warmup;
 
-    public ApiKeyRegistry(IOptions<AuthOptions> options) =>
+    public ApiKeyRegistry(IOptions<AuthOptions> options, WarmupCredential warmup)
+    {
         _keys = [.. options.Value.ApiKeys.Select(k => new Key(k.Name!, Convert.FromHexString(k.Hash!), [.. k.ScopeList()]))];
+        _warmup = warmup;
+        _warmupKey = new Key(WarmupCredential.KeyName, SHA256.HashData(Encoding.UTF8.GetBytes(warmup.Secret)), [.. Scopes.All]);
+    }
 
+    /// <summary>Whether keys are configured (the warm-up's own key does not count: alone it would shut everyone out).</summary>
     public bool Enabled => _keys.Length > 0;
 
     /// <summary>The key whose hash matches the presented secret, or null.</summary>
@@ -109,6 +116,7 @@ internal sealed class ApiKeyRegistry
         Key? found = null;
         foreach (var key in _keys)
             if (CryptographicOperations.FixedTimeEquals(hash, key.Hash)) found = key;
+        if (CryptographicOperations.FixedTimeEquals(hash, _warmupKey.Hash) && _warmup.Active) found = _warmupKey;
         return found;
     }
 }

@@ -74,6 +74,21 @@ public interface IWarmupStep
     Task RunAsync(CancellationToken ct);
 }
 
+/// <summary>
+/// The warm-up's own API key, valid only while the warm-up runs: where API keys are on, the self-requests would otherwise
+/// warm nothing but the 401 path. A random secret made at start that never leaves the process (the self-requests go to
+/// loopback); it holds every scope, and the requests that use it write nothing.
+/// </summary>
+public sealed class WarmupCredential(WarmupState state)
+{
+    public const string KeyName = "warmup";
+
+    public string Secret { get; } = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+
+    /// <summary>Until the warm-up is done; refused after.</summary>
+    public bool Active => !state.Done;
+}
+
 /// <summary>Ready once the warm-up has finished (or ran out of time, or is disabled).</summary>
 public sealed class WarmupState
 {
@@ -180,8 +195,12 @@ internal sealed class SelfRequestsStep : IWarmupStep, IDisposable
 
     private readonly HashSet<int> internalPorts;
 
-    public SelfRequestsStep(IServer server, IOptions<WarmupOptions> options, IOptions<ServiceTokenOptions> serviceToken, IConfiguration configuration)
+    private readonly string apiKey;
+
+    public SelfRequestsStep(IServer server, IOptions<WarmupOptions> options, IOptions<ServiceTokenOptions> serviceToken, IConfiguration configuration,
+        WarmupCredential credential)
     {
+        apiKey = credential.Secret;
         this.server = server;
         internalPorts = (configuration[InternalEndpoints.ConfigurationKey] ?? "")
             .Split(';', ',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
@@ -198,7 +217,7 @@ internal sealed class SelfRequestsStep : IWarmupStep, IDisposable
         {
             using var message = new HttpRequestMessage(new HttpMethod(r.Method), new Uri(address, Fill(r.Path)));
             if (r.Body is { } body) message.Content = new StringContent(Fill(body), Encoding.UTF8, "application/json");
-            if (r.ServiceToken) message.Headers.Authorization = new("Bearer", token);
+            message.Headers.Authorization = new("Bearer", r.ServiceToken ? token : apiKey);
             using var response = await http.SendAsync(message, ct);
             await response.Content.LoadIntoBufferAsync(ct);
         }
@@ -230,6 +249,7 @@ public static class WarmupExtensions
     {
         services.AddOptions<WarmupOptions>().BindConfiguration(WarmupOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<WarmupState>();
+        services.AddSingleton<WarmupCredential>();
         services.AddSingleton<IWarmupStep, SelfRequestsStep>();
         services.AddHostedService<WarmupService>();
         services.AddHealthChecks().AddCheck<WarmupHealthCheck>("warmup", tags: [ServiceDefaultsExtensions.ReadyTag]);

@@ -74,6 +74,34 @@ public sealed class WarmupTests(PostgresServer postgres)
         Assert.True(authorizes > 1, $"more than the one round's authorize expected, got {authorizes}");
     }
 
+    [Fact]
+    public async Task Where_API_keys_are_on_the_warm_up_reaches_the_handlers_with_a_key_of_its_own_that_ends_with_it()
+    {
+        const int rounds = 40;
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData("a-configured-key"u8));
+        await using var host = await StartAsync(new()
+        {
+            ["Warmup:Enabled"] = "true", ["Warmup:Rounds"] = rounds.ToString(),
+            ["Auth:ApiKeys:0:Name"] = "shop", ["Auth:ApiKeys:0:Hash"] = hash, ["Auth:ApiKeys:0:Scopes:0"] = "payments:read",
+        });
+        var state = host.Services.GetRequiredService<WarmupState>();
+        await Eventually.UntilAsync(() => Task.FromResult(state.Done), Deadline, "the warm-up to finish");
+
+        using var client = host.CreateClient();
+        var metrics = await client.GetStringAsync("/metrics", Http.Ct);
+        long Reads(string status) => metrics.Split('\n').Where(l => l.StartsWith("http_server_request_duration_seconds_count", StringComparison.Ordinal)
+            && l.Contains("http_route=\"/api/v1/payments/{order_id}\"") && l.Contains($"http_response_status_code=\"{status}\"")).Sum(l => long.Parse(l.Split(' ')[^1]));
+        // The handler answered (404: an id that exists nowhere), not the API key check (401).
+        Assert.True(Reads("404") >= rounds, $"{rounds} reads answered 404 expected, got {Reads("404")} (401: {Reads("401")})");
+        Assert.Equal(0, Reads("401"));
+
+        // Once the warm-up is done its key is refused like any unknown one.
+        var secret = host.Services.GetRequiredService<WarmupCredential>().Secret;
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/v1/payments/{Guid.NewGuid()}") { Headers = { Authorization = new("Bearer", secret) } };
+        using var after = await client.SendAsync(request, Http.Ct);
+        Assert.Equal(HttpStatusCode.Unauthorized, after.StatusCode);
+    }
+
     private async Task<ServiceHost<AuthorizeRequest>> StartAsync(Dictionary<string, string?> settings, Action<IServiceCollection>? services = null,
         ServiceDatabase? database = null)
     {
