@@ -80,6 +80,7 @@ public static class ChaosRunner
                 broker = await RabbitMqNode.StartAsync();
                 // Bound before any order service runs, so that no event is published before the consumer's queue exists.
                 tap = await EventTap.StartAsync(broker.AmqpUri);
+                await broker.SettleAsync(); // the consumer's queue exists before the first kill (RabbitMqNode.SettleAsync)
                 Say($"RabbitMQ node {broker.NodeName} on :{broker.Port} (data and logs in {broker.Directory}); consumer queue {tap.Queue}");
             }
 

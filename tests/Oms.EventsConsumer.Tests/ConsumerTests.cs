@@ -103,6 +103,7 @@ public sealed class ConsumerTests : IAsyncLifetime
 
         await using (await EventsConsumer.StartAsync(Options("survivor"), handler, TextWriter.Synchronized(_log), TestContext.Current.CancellationToken))
         {
+            await _node.SettleAsync(); // its queue and binding exist before the crash (RabbitMqNode.SettleAsync)
             await TestEventPublisher.PublishAsync(_node.AmqpUri, TestEventPublisher.Create(orderId, 1, "order.created", new { }));
             await Eventually.UntilAsync(() => Task.FromResult(handler.Handled == 1), Timeout, "the first event handled");
 

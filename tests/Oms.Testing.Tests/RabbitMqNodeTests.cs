@@ -30,6 +30,7 @@ public sealed class RabbitMqNodeTests
     {
         await using var node = await RabbitMqNode.StartAsync();
         await using var tap = await EventTap.StartAsync(node.AmqpUri, bindingKey: "order.*");
+        await node.SettleAsync(); // the tap's queue and binding exist before the crash (RabbitMqNode.SettleAsync)
         var orderId = Guid.NewGuid();
         var before = await PublishAsync(node.AmqpUri, orderId, 1, "order.created", new { });
         await tap.WaitForAsync(events => events.Any(e => e.Id == before.Id), Timeout);
@@ -53,11 +54,9 @@ public sealed class RabbitMqNodeTests
         await using (var connection = await new ConnectionFactory { Uri = new Uri(node.AmqpUri) }.CreateConnectionAsync(ct))
         await using (var channel = await connection.CreateChannelAsync(cancellationToken: ct))
             await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false, cancellationToken: ct);
-        // The queue exists before the crash, as the relay's exchange and its consumers' queues do: a node writes a
-        // declaration to its database lazily (a SIGKILL within moments of declare-ok can lose it), so a clean restart
-        // settles it. What the relay relies on is the next part: a confirmed persistent message survives a crash.
-        node.Stop();
-        await node.RestartAsync();
+        // The queue exists before the crash (RabbitMqNode.SettleAsync), as the relay's exchange and its consumers' queues
+        // do. What the relay relies on is the next part: a confirmed persistent message survives a crash.
+        await node.SettleAsync();
 
         await using (var connection = await new ConnectionFactory { Uri = new Uri(node.AmqpUri) }.CreateConnectionAsync(ct))
         await using (var channel = await connection.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), ct))

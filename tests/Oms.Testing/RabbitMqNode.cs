@@ -97,6 +97,18 @@ public sealed class RabbitMqNode : IAsyncDisposable
         Kill();
     }
 
+    /// <summary>
+    /// A clean restart (<see cref="Stop"/>, then start), after which what was declared before it (queues, bindings) is in
+    /// the node's database for sure. A node writes a declaration lazily: a SIGKILL soon after declare-ok can lose it, and
+    /// with it every message routed after the restart until a client declares it again. A test that kills the node
+    /// settles its topology first, as a real system's consumers' queues exist long before a crash. Clients reconnect.
+    /// </summary>
+    public async Task SettleAsync()
+    {
+        Stop();
+        await RestartAsync();
+    }
+
     /// <summary>Starts the node again on the same ports and data folder (after <see cref="Kill"/> or <see cref="Stop"/>).</summary>
     public async Task RestartAsync()
     {

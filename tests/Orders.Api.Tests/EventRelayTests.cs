@@ -57,12 +57,25 @@ internal static class Relay
     public static async Task<List<StoredEvent>> WaitDeliveredAsync(EventTap tap, OmsSystem system, IReadOnlyCollection<Guid> orders)
     {
         List<StoredEvent> timeline = [];
-        await Eventually.UntilAsync(async () =>
+        try
         {
-            timeline = await TimelineAsync(system, orders);
-            var seen = tap.Distinct.Select(e => e.Id).ToHashSet();
-            return timeline.All(e => seen.Contains(e.EventId.ToString()));
-        }, Timeout, $"every event of {orders.Count} order(s) to reach the tap");
+            await Eventually.UntilAsync(async () =>
+            {
+                timeline = await TimelineAsync(system, orders);
+                var seen = tap.Distinct.Select(e => e.Id).ToHashSet();
+                return timeline.All(e => seen.Contains(e.EventId.ToString()));
+            }, Timeout, $"every event of {orders.Count} order(s) to reach the tap");
+        }
+        catch (TimeoutException e)
+        {
+            // Which events are missing, and whether the relay still holds them (unsent) or thinks them delivered (sent).
+            var seen = tap.Distinct.Select(x => x.Id).ToHashSet();
+            var missing = timeline.Where(x => !seen.Contains(x.EventId.ToString())).ToList();
+            var unsent = await OmsSystem.ScalarAsync<long>(system.OrdersDb, "SELECT count(*) FROM outbox WHERE sent_at IS NULL");
+            throw new TimeoutException($"{e.Message}: {missing.Count} of {timeline.Count} events missing " +
+                $"(first at {missing.FirstOrDefault()?.OccurredAt:HH:mm:ss.fff}, last at {missing.LastOrDefault()?.OccurredAt:HH:mm:ss.fff}); " +
+                $"{tap.Distinct.Count} distinct deliveries; {unsent} outbox rows unsent", e);
+        }
         return timeline;
     }
 
@@ -381,6 +394,7 @@ public sealed class EventRelayFaultTests(PostgresServer pg)
             ["Events:PruneInterval"] = "00:00:00.050",
         }));
         await using var tap = await EventTap.StartAsync(node.AmqpUri);
+        await node.SettleAsync(); // the tap's queue and binding exist before the crash (RabbitMqNode.SettleAsync)
         var sku = Relay.NewSku();
         await system.ReceiveStockAsync(sku, 100);
         List<Guid> orders = [await Relay.PlaceConfirmedAsync(system, system.Orders, sku, $"{sku}-before")];
@@ -433,6 +447,7 @@ public sealed class EventRelayFaultTests(PostgresServer pg)
         await using var node = await RabbitMqNode.StartAsync();
         await using var system = await OmsSystem.StartAsync(pg, h2c: true, orderSettings: Relay.Settings(node));
         await using var tap = await EventTap.StartAsync(node.AmqpUri);
+        await node.SettleAsync(); // the tap's queue and binding exist before the crash (RabbitMqNode.SettleAsync)
         var sku = Relay.NewSku();
         await system.ReceiveStockAsync(sku, 10_000);
 
@@ -471,6 +486,7 @@ public sealed class EventRelayFaultTests(PostgresServer pg)
         await using var node = await RabbitMqNode.StartAsync();
         await using var system = await OmsSystem.StartAsync(pg, h2c: true, orderSettings: Relay.Settings(node));
         await using var tap = await EventTap.StartAsync(node.AmqpUri);
+        await node.SettleAsync(); // the tap's queue and binding exist before the crash (RabbitMqNode.SettleAsync)
         var sku = Relay.NewSku();
         await system.ReceiveStockAsync(sku, 10);
         await Relay.WaitDeliveredAsync(tap, system, [await Relay.PlaceConfirmedAsync(system, system.Orders, sku, $"{sku}-first")]);
