@@ -12,6 +12,9 @@ namespace Oms.EventsConsumer;
 /// </summary>
 public sealed class EventsConsumer : IAsyncDisposable
 {
+    // A broker that answers slowly (or not at all) must not hold Ctrl+C up: past this the connection is dropped instead.
+    public static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(10);
+
     /// <summary>The exchange the order service publishes to: durable, topic, routing key = event type (e.g. order.confirmed).</summary>
     public const string Exchange = "oms.events";
 
@@ -149,15 +152,16 @@ public sealed class EventsConsumer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _stopping = true;
+        using var budget = new CancellationTokenSource(StopTimeout);
         try
         {
-            if (_consumerTag is not null && _channel.IsOpen) await _channel.BasicCancelAsync(_consumerTag);
-            if (_channel.IsOpen) await _channel.CloseAsync();
-            if (_connection.IsOpen) await _connection.CloseAsync();
+            if (_consumerTag is not null && _channel.IsOpen) await _channel.BasicCancelAsync(_consumerTag, cancellationToken: budget.Token);
+            if (_channel.IsOpen) await _channel.CloseAsync(budget.Token);
+            if (_connection.IsOpen) await _connection.CloseAsync(budget.Token);
         }
-        catch (Exception e) when (e is AlreadyClosedException or OperationInterruptedException or IOException)
+        catch (Exception e) when (e is AlreadyClosedException or OperationInterruptedException or IOException or OperationCanceledException)
         {
-            // The broker is gone already: nothing left to close politely.
+            // The broker is gone already, or too slow to answer: nothing left to close politely.
         }
         await _channel.DisposeAsync();
         await _connection.DisposeAsync();

@@ -17,11 +17,19 @@ using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
 void Stop(PosixSignalContext context) { context.Cancel = true; stop.Cancel(); }
 
 var handler = new OrderEventHandler(Console.Out, options.DedupeCapacity);
+EventsConsumer? consumer = null;
 try
 {
-    await using var consumer = await EventsConsumer.StartAsync(options, handler, Console.Error, stop.Token);
+    consumer = await EventsConsumer.StartAsync(options, handler, Console.Error, stop.Token);
     await consumer.Completion.WaitAsync(stop.Token);
 }
 catch (OperationCanceledException) when (stop.IsCancellationRequested) { }
+finally
+{
+    // The clean stop is bounded (EventsConsumer.StopTimeout per step): the process ends next, and its connection with it.
+    if (consumer is not null)
+        try { await consumer.DisposeAsync().AsTask().WaitAsync(2 * EventsConsumer.StopTimeout); }
+        catch (TimeoutException) { Console.Error.WriteLine("the broker did not let go in time; the connection is dropped"); }
+}
 Console.Error.WriteLine($"stopped: {handler.Handled} events handled, {handler.Duplicates} duplicates skipped, {handler.Rejected} rejected");
 return 0;
