@@ -25,6 +25,7 @@ public sealed class EventPublisher(EventPublishing publishing, IOptions<EventsOp
     private readonly EventsOptions _options = options.Value;
     private IConnection? _connection;
     private IChannel? _channel;
+    private ConfirmWindow? _window;
 
     /// <summary>Whether this replica has an open channel to the broker (it is relaying, and its last attempt worked).</summary>
     public bool IsOpen => Volatile.Read(ref _channel)?.IsOpen == true;
@@ -48,53 +49,55 @@ public sealed class EventPublisher(EventPublishing publishing, IOptions<EventsOp
             return (0, e);
         }
 
-        // Started in order on one channel: the client sends them in the order of the calls (each takes the channel's
-        // confirm lock, released to waiters first come, first served), so the broker receives them in this order.
-        // Awaited together afterwards, as in the client's PublisherConfirms example; each completes on its confirm.
-        // No token is passed to the publishes: one cancelled while waiting for the lock would let a later one go out
-        // before it. The wait for the confirms is what gives up (on time-out or shutdown), by dropping the connection.
-        var publishes = new Task[events.Count];
-        for (var i = 0; i < events.Count; i++)
-        {
-            var e = events[i];
-            var properties = new BasicProperties
-            {
-                Persistent = true,
-                MessageId = e.EventId.ToString(),
-                ContentType = ContentType,
-                Type = e.Type,
-                Timestamp = new AmqpTimestamp(new DateTimeOffset(e.OccurredAt, TimeSpan.Zero).ToUnixTimeSeconds()),
-            };
-            // Not mandatory: an event no queue is bound for is simply not wanted by anyone, and the broker confirms it.
-            publishes[i] = channel.BasicPublishAsync(Exchange, e.Type, mandatory: false, properties, bodies[i], CancellationToken.None).AsTask();
-        }
-
+        // Published one after another on one channel, so the broker receives them in this order; each call returns once
+        // its frames are queued for the socket. The broker's confirms are gathered by delivery tag (ConfirmWindow) rather
+        // than by the client's per-publish tracking, whose bookkeeping costs more than the publish itself at this rate.
+        // The deadline covers the publishes too (the broker may block us): past it the connection is dropped.
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(_options.ConfirmTimeout);
         Exception? failure = null;
+        var published = 0;
+        ConfirmWindow? window = null;
         try
         {
-            await Task.WhenAll(publishes).WaitAsync(_options.ConfirmTimeout, ct);
+            window = new ConfirmWindow(channel, await channel.GetNextPublishSequenceNumberAsync(deadline.Token), events.Count);
+            Volatile.Write(ref _window, window);
+            for (; published < events.Count; published++)
+            {
+                var e = events[published];
+                var properties = new BasicProperties
+                {
+                    Persistent = true,
+                    MessageId = e.EventId.ToString(),
+                    ContentType = ContentType,
+                    Type = e.Type,
+                    Timestamp = new AmqpTimestamp(new DateTimeOffset(e.OccurredAt, TimeSpan.Zero).ToUnixTimeSeconds()),
+                };
+                // Not mandatory: an event no queue is bound for is simply not wanted by anyone, and the broker confirms it.
+                await channel.BasicPublishAsync(Exchange, e.Type, mandatory: false, properties, bodies[published], deadline.Token);
+            }
+            await window.Settled.WaitAsync(deadline.Token);
+            failure = window.Failure;
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             await DropConnectionAsync();
             throw;
         }
-        catch (TimeoutException e)
+        catch (OperationCanceledException)
         {
-            failure = e;
+            failure = new TimeoutException($"The broker did not confirm {events.Count} events within {_options.ConfirmTimeout}.");
         }
-        catch (Exception)
+        catch (Exception e)
         {
-            // Some publish failed (a nack, the channel closed): which ones is read below.
+            failure = e; // the channel or connection failed under a publish
         }
 
         // Only the confirmed prefix counts: an event after an unconfirmed one is not taken as sent.
-        var confirmed = 0;
-        while (confirmed < publishes.Length && publishes[confirmed].IsCompletedSuccessfully) confirmed++;
-        if (confirmed < publishes.Length)
+        var confirmed = Math.Min(window?.ConfirmedPrefix ?? 0, published);
+        if (confirmed < events.Count)
         {
-            failure ??= publishes[confirmed].Exception?.InnerException
-                        ?? new TimeoutException($"The broker did not confirm within {_options.ConfirmTimeout}.");
+            failure ??= new TimeoutException($"The broker did not confirm {events.Count} events within {_options.ConfirmTimeout}.");
             await DropConnectionAsync();
         }
         return (confirmed, failure);
@@ -129,11 +132,19 @@ public sealed class EventPublisher(EventPublishing publishing, IOptions<EventsOp
     {
         await DropConnectionAsync();
         _connection = await CreateFactory("outbox relay").CreateConnectionAsync(ct);
-        // No rate limiter: its throttling delays each publish by its own amount, which could reorder them. A batch bounds
-        // what is in flight instead (Events:BatchSize rows, at most three events each).
+        // A batch bounds what is in flight (Events:BatchSize rows, at most three events each).
         var channel = await _connection.CreateChannelAsync(new CreateChannelOptions(
-            publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true,
+            publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: false,
             outstandingPublisherConfirmationsRateLimiter: null), ct);
+        // Confirms (and the channel failing) settle the batch in flight on this channel; anything from an earlier channel is ignored.
+        ConfirmWindow? Window() => Volatile.Read(ref _window) is { } w && w.Channel == channel ? w : null;
+        channel.BasicAcksAsync += (_, e) => { Window()?.Ack(e.DeliveryTag, e.Multiple); return Task.CompletedTask; };
+        channel.BasicNacksAsync += (_, e) => { Window()?.Nack(e.DeliveryTag, e.Multiple); return Task.CompletedTask; };
+        channel.ChannelShutdownAsync += (_, e) =>
+        {
+            Window()?.Fail(new InvalidOperationException($"The channel to the broker closed: {e.ReplyCode} {e.ReplyText}"));
+            return Task.CompletedTask;
+        };
         await channel.ExchangeDeclareAsync(Exchange, ExchangeType.Topic, durable: true, autoDelete: false, arguments: null,
             passive: false, noWait: false, cancellationToken: ct);
         Volatile.Write(ref _channel, channel);
@@ -161,4 +172,85 @@ public sealed class EventPublisher(EventPublishing publishing, IOptions<EventsOp
     }
 
     public async ValueTask DisposeAsync() => await DropConnectionAsync();
+}
+
+/// <summary>
+/// The broker's confirms for one batch: delivery tags <c>first</c> .. <c>first + count - 1</c> on the relay's channel. Acks
+/// may come singly or for every tag up to one (<c>multiple</c>), and not necessarily in order; a nack, or the channel
+/// closing, settles the batch as failed. What counts as sent is the confirmed prefix.
+/// </summary>
+internal sealed class ConfirmWindow(object channel, ulong first, int count)
+{
+    /// <summary>The channel the batch is published on (its delivery tags are that channel's).</summary>
+    public object Channel { get; } = channel;
+
+    private readonly bool[] _acked = new bool[count];
+    private readonly TaskCompletionSource _settled = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _pending = count;
+    private readonly ulong _end = first + (ulong)count;
+    private Exception? _failure;
+    private int _refusedAt = int.MaxValue;
+
+    /// <summary>Completes when every publish is acked, or on the first nack or channel failure.</summary>
+    public Task Settled => _acked.Length == 0 ? Task.CompletedTask : _settled.Task;
+
+    public Exception? Failure { get { lock (_acked) return _failure; } }
+
+    /// <summary>How many publishes from the first were acked without a gap.</summary>
+    public int ConfirmedPrefix
+    {
+        get
+        {
+            lock (_acked)
+            {
+                var n = 0;
+                while (n < _acked.Length && n < _refusedAt && _acked[n]) n++;
+                return n;
+            }
+        }
+    }
+
+    public void Ack(ulong tag, bool multiple)
+    {
+        var (from, to) = Range(tag, multiple);
+        lock (_acked)
+        {
+            for (var i = from; i < to; i++)
+                if (!_acked[i]) { _acked[i] = true; _pending--; }
+            if (_pending == 0) _settled.TrySetResult();
+        }
+    }
+
+    public void Nack(ulong tag, bool multiple)
+    {
+        var (from, to) = Range(tag, multiple);
+        if (from >= to) return; // not this batch's
+        int refused;
+        lock (_acked)
+        {
+            // The first refused publish (one already acked stays acked): nothing from it on counts, whatever comes later.
+            for (var i = from; i < to; i++)
+                if (!_acked[i]) { _refusedAt = Math.Min(_refusedAt, i); break; }
+            refused = _refusedAt;
+        }
+        Fail(new InvalidOperationException($"The broker refused (nacked) event {refused + 1} of the batch's {_acked.Length}."));
+    }
+
+    public void Fail(Exception failure)
+    {
+        lock (_acked)
+        {
+            _failure ??= failure;
+            _settled.TrySetResult();
+        }
+    }
+
+    /// <summary>This batch's indexes [from, to) that a confirm of <paramref name="tag"/> covers (empty when it is another batch's).</summary>
+    private (int From, int To) Range(ulong tag, bool multiple)
+    {
+        if (tag >= _end) return multiple ? (0, _acked.Length) : (0, 0);
+        if (tag < first) return (0, 0);
+        var index = (int)(tag - first);
+        return (multiple ? 0 : index, index + 1);
+    }
 }

@@ -5,6 +5,8 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting.Internal;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using Oms.Testing;
 using RabbitMQ.Client;
@@ -323,6 +325,37 @@ public sealed class EventPublishingTests(PostgresServer pg, RabbitMqFixture brok
         Assert.Equal([10L], OutboxRelay.SentPositions(batch, 3));
         Assert.Equal([10L, 11L], OutboxRelay.SentPositions(batch, 4));
         Assert.Equal([10L, 11L, 12L], OutboxRelay.SentPositions(batch, 5));
+    }
+
+    [Fact]
+    public async Task A_batch_the_broker_refuses_in_part_counts_only_its_confirmed_prefix_and_the_next_batch_goes_out_whole()
+    {
+        // A queue that takes one message and refuses (nacks) the rest: publishes 2 and 3 of the batch come back nacked.
+        var type = $"test.refused.{Guid.NewGuid():N}";
+        var factory = new ConnectionFactory { Uri = new Uri(broker.Node.AmqpUri) };
+        await using var connection = await factory.CreateConnectionAsync(Ct);
+        await using var channel = await connection.CreateChannelAsync(cancellationToken: Ct);
+        await channel.ExchangeDeclareAsync(EventPublisher.Exchange, ExchangeType.Topic, durable: true, autoDelete: false, cancellationToken: Ct);
+        var queue = (await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true,
+            arguments: new Dictionary<string, object?> { ["x-max-length"] = 1, ["x-overflow"] = "reject-publish" }, cancellationToken: Ct)).QueueName;
+        await channel.QueueBindAsync(queue, EventPublisher.Exchange, type, cancellationToken: Ct);
+
+        await using var publisher = new EventPublisher(new EventPublishing(broker.Node.AmqpUri), Options.Create(new EventsOptions()),
+            new HostingEnvironment { ApplicationName = "publisher test" });
+        OutboxEvent E(long position) => new(position, Guid.NewGuid(), Guid.NewGuid(), 1, type, DateTime.UtcNow, "{}");
+        var (confirmed, failure) = await publisher.PublishAsync([E(1), E(2), E(3)], Ct);
+        Assert.Equal(1, confirmed);
+        Assert.NotNull(failure);
+        Assert.Contains("nack", failure.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.False(publisher.IsOpen); // a refused batch drops the connection
+
+        // With room in the queue again, the publisher connects anew and a whole batch is confirmed (delivery tags restart).
+        await channel.QueuePurgeAsync(queue, Ct);
+        await channel.QueueUnbindAsync(queue, EventPublisher.Exchange, type, cancellationToken: Ct);
+        (confirmed, failure) = await publisher.PublishAsync([E(4), E(5), E(6), E(7)], Ct);
+        Assert.Null(failure);
+        Assert.Equal(4, confirmed);
+        Assert.True(publisher.IsOpen);
     }
 }
 
