@@ -3,7 +3,8 @@
 # load, then 20 s of measured load at 64 clients with `pidstat` sampling the services, PostgreSQL and RabbitMQ over 12 s.
 #   bench/events-cpu.sh 0    # publishing off
 #   bench/events-cpu.sh 1    # publishing on (no consumer: no queue is bound)
-# Prints the load generator's orders/s and the CPU % summed per process name (200 % = both cores). Needs pidstat (sysstat).
+# Prints the load generator's orders/s and the CPU % per process (each service by name; 200 % = both cores) and per order.
+# Needs pidstat (sysstat).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -18,4 +19,9 @@ sleep 6   # into the measured window of the load above (its 3 s warmup included)
 pidstat -u -C "dotnet|beam|postgres" 12 1 | awk '/Average/' >"$OUT/pidstat.txt"
 wait
 grep -E '^orders/s' "$OUT/load.txt"
-awk 'NR>1 {c[$NF]+=$8} END {for (k in c) printf "%-10s %6.1f %% CPU\n", k, c[k]}' "$OUT/pidstat.txt" | sort -k2 -nr
+rate="$(sed -n 's/^orders\/s *\([0-9.]*\).*/\1/p' "$OUT/load.txt")"
+# dotnet processes by what they run (the pid files of bench/run-system.sh; the load generator is the dotnet left over).
+declare -A NAME
+for f in "${OMS_BENCH_DIR:-$ROOT/.data/bench}"/*.pid; do [[ -f $f ]] && NAME[$(cat "$f")]="$(basename "$f" .pid)"; done
+while read -r _ _ pid _ _ _ _ cpu _ command; do echo "${NAME[$pid]:-$command} $cpu"; done < <(awk 'NR>1' "$OUT/pidstat.txt") \
+  | awk -v rate="$rate" '{c[$1]+=$2} END {for (k in c) printf "%-16s %6.1f %% CPU  %6.1f us/order\n", k, c[k], c[k] * 10000 / rate}' | sort -k2 -nr
