@@ -86,7 +86,7 @@ public sealed class EventPublisher(EventPublishing publishing, IOptions<EventsOp
         }
         catch (OperationCanceledException)
         {
-            failure = new TimeoutException($"The broker did not confirm {events.Count} events within {_options.ConfirmTimeout}.");
+            failure = NotConfirmed(events.Count);
         }
         catch (Exception e)
         {
@@ -97,11 +97,13 @@ public sealed class EventPublisher(EventPublishing publishing, IOptions<EventsOp
         var confirmed = Math.Min(window?.ConfirmedPrefix ?? 0, published);
         if (confirmed < events.Count)
         {
-            failure ??= new TimeoutException($"The broker did not confirm {events.Count} events within {_options.ConfirmTimeout}.");
+            failure ??= NotConfirmed(events.Count);
             await DropConnectionAsync();
         }
         return (confirmed, failure);
     }
+
+    private TimeoutException NotConfirmed(int count) => new($"The broker did not confirm {count} events within {_options.ConfirmTimeout}.");
 
     /// <summary>Opens and closes a connection of its own: whether the broker takes connections now (for the health check).</summary>
     public async Task ProbeAsync(CancellationToken ct)
