@@ -73,6 +73,13 @@ ab() {
   off="$(cat "$OUT"/ab-*-off-*.txt | sed -n 's/^orders\/s *\([0-9.]*\).*/\1/p' | awk '{s+=$1; n++} END {if (n) printf "%.0f", s/n}')"
   on="$(cat "$OUT"/ab-*-on-*.txt | sed -n 's/^orders\/s *\([0-9.]*\).*/\1/p' | awk '{s+=$1; n++} END {if (n) printf "%.0f", s/n}')"
   echo "mean orders/s: off ${off:-?}, on ${on:-?}; on/off = $(awk -v a="${on:-0}" -v b="${off:-0}" 'BEGIN {if (b > 0) printf "%.2f", a/b; else print "?"}')x (target >= 0.9x)"
+  # Each round's own ratio (its on arm's mean over its off arm's, the two started minutes apart): how much of the spread
+  # is the box drifting between rounds rather than the build.
+  local ratios
+  ratios="$(for round in $(seq 1 "$ROUNDS"); do
+    for arm in off on; do cat "$OUT"/ab-"$round"-"$arm"-*.txt | sed -n 's/^orders\/s *\([0-9.]*\).*/\1/p' | awk '{s+=$1; n++} END {printf "%s ", n ? s/n : 0}'; done
+    echo; done | awk '$1 > 0 {printf "%.2f\n", $2/$1}')"
+  echo "on/off per round: $(echo $ratios); median $(echo "$ratios" | sort -n | awk '{r[NR]=$1} END {if (!NR) print "?"; else if (NR % 2) print r[(NR+1)/2]; else printf "%.3f", (r[NR/2]+r[NR/2+1])/2}')"
   echo "relay lag over the on runs: $(cat "$OUT"/ab-*-on-*.txt | sed -n 's/^relay lag  ms p50 \([0-9.]*\).*p99 \([0-9.]*\)  p99.9.*/\1 \2/p' \
     | awk '{p50[NR]=$1; p99[NR]=$2} END {if (!NR) {print "none measured"; exit} a=p50[1]; b=p50[1]; c=p99[1]; d=p99[1];
       for (i = 2; i <= NR; i++) {if (p50[i]<a) a=p50[i]; if (p50[i]>b) b=p50[i]; if (p99[i]<c) c=p99[i]; if (p99[i]>d) d=p99[i]}

@@ -34,6 +34,7 @@
 #                   epmd, guest over loopback, no management plugin) on OMS_RABBITMQ_PORT (default 18672; its Erlang
 #                   distribution on +1, its epmd on +2), and the order service gets ConnectionStrings__events. Default 0:
 #                   no broker, ConnectionStrings__events empty, publishing off (no outbox rows)
+#   OMS_RABBITMQ_NICE  the broker's nice value (default 0), e.g. 19: it gets the CPU the rest leaves (sitting 19)
 #   OMS_SKIP_BUILD=1  do not run dotnet build first
 #   OMS_SERVICES_DIR  run <dir>/<Service>/<Service>.dll (a `dotnet publish` output, e.g. ReadyToRun) instead of the
 #                   Release build output src/<Service>/bin/Release/net10.0 (implies no build of the services)
@@ -207,7 +208,7 @@ cmd_broker_start() {
     rmq_env
     epmd -port "$ERL_EPMD_PORT" -daemon
     rm -f "$RABBITMQ_PID_FILE"
-    exec nohup "$RMQ_SBIN/rabbitmq-server" >>"$RMQ_DIR/console.log" 2>&1 </dev/null
+    exec nice -n "${OMS_RABBITMQ_NICE:-0}" nohup "$RMQ_SBIN/rabbitmq-server" >>"$RMQ_DIR/console.log" 2>&1 </dev/null
   ) &
   local i
   # Ready = its AMQP listener accepts (it opens last in the boot).

@@ -4,6 +4,8 @@
 // one of three ways, after a warm-up, and divides this process's CPU time and the broker's (from /proc) by the count:
 //   track   confirms awaited per publish with the client's tracking (publisherConfirmationTrackingEnabled)
 //   window  confirms gathered per batch by delivery tag from the ack events (what EventPublisher does)
+//   cork    window, with the socket corked (Linux TCP_CORK) while a batch is handed to the client, so the kernel sends
+//           full segments instead of one per message (not what EventPublisher does: a measure of the client's send cost)
 //   none    no confirms at all (the floor)
 // Usage (a broker from bench/run-system.sh):
 //   OMS_EVENTS=1 bench/run-system.sh broker-start
@@ -15,9 +17,14 @@ using RabbitMQ.Client;
 var (uri, brokerPid, mode) = (args[0], int.Parse(args[1]), args[2]);
 var total = args.Length > 3 ? int.Parse(args[3]) : 100_000;
 var batch = args.Length > 4 ? int.Parse(args[4]) : 1_000;
-if (mode is not ("track" or "window" or "none")) throw new ArgumentException("mode: track | window | none");
+if (mode is not ("track" or "window" or "cork" or "none")) throw new ArgumentException("mode: track | window | cork | none");
 
-await using var connection = await new ConnectionFactory { Uri = new Uri(uri), AutomaticRecoveryEnabled = false }.CreateConnectionAsync();
+System.Net.Sockets.Socket? socket = null;
+var factory = new ConnectionFactory { Uri = new Uri(uri), AutomaticRecoveryEnabled = false };
+factory.SocketFactory = family => { var client = ConnectionFactory.DefaultSocketFactory(family); socket = client.Client; return client; };
+await using var connection = await factory.CreateConnectionAsync();
+const int IpProtoTcp = 6, TcpCork = 3; // <netinet/tcp.h>
+void Cork(bool on) { if (mode == "cork") socket!.SetRawSocketOption(IpProtoTcp, TcpCork, BitConverter.GetBytes(on ? 1 : 0)); }
 await using var channel = await connection.CreateChannelAsync(new CreateChannelOptions(
     publisherConfirmationsEnabled: mode != "none", publisherConfirmationTrackingEnabled: mode == "track",
     outstandingPublisherConfirmationsRateLimiter: null));
@@ -53,7 +60,9 @@ async Task PublishAsync(int count)
             continue;
         }
         var last = await channel.GetNextPublishSequenceNumberAsync() + (ulong)batch - 1;
+        Cork(true);
         for (var i = 0; i < batch; i++) await channel.BasicPublishAsync("oms.events", "order.confirmed", false, Properties(), body);
+        Cork(false);
         if (mode == "none") continue;
         Task wait;
         lock (gate)
