@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
 using RabbitMQ.Client;
 
 namespace Oms.Testing;
@@ -17,6 +19,9 @@ public sealed class RabbitMqNode : IAsyncDisposable
     // A deadline, not a wait: a node starts in seconds, but several test projects start nodes at once on 2 cores.
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(180);
     private static readonly TimeSpan ExitTimeout = TimeSpan.FromSeconds(30);
+    // The node's ports come from here up to the start of the kernel's ephemeral range (ListenPort).
+    private const int FirstListenPort = 10_000;
+    private static readonly HashSet<int> HandedOut = [];
 
     private readonly string _dir;
     private readonly string _password;
@@ -50,7 +55,7 @@ public sealed class RabbitMqNode : IAsyncDisposable
                 $"{ServerScript} was not found. Install RabbitMQ's binaries (apt-get install rabbitmq-server).");
         var dir = System.IO.Directory.CreateTempSubdirectory("oms-test-rabbitmq-").FullName;
         var password = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
-        var node = new RabbitMqNode(dir, password, PostgresServer.FreePort(), PostgresServer.FreePort(), PostgresServer.FreePort());
+        var node = new RabbitMqNode(dir, password, ListenPort(), ListenPort(), ListenPort());
         try
         {
             node.WriteConfiguration();
@@ -63,6 +68,44 @@ public sealed class RabbitMqNode : IAsyncDisposable
             await node.DisposeAsync();
             throw;
         }
+    }
+
+    /// <summary>
+    /// A free port for one of the node's listeners, below the kernel's ephemeral range. A port from that range (what
+    /// binding port 0 gives) can be taken by any outgoing connection on the box between being chosen and being bound, and
+    /// the node's Erlang distribution then refuses to start (<c>dist_port_already_used</c>). Below the range only another
+    /// listener can take it: the port is tried free on every address, and this process never hands it out twice (a node
+    /// stopped for a restart keeps its ports).
+    /// </summary>
+    private static int ListenPort()
+    {
+        var ephemeralStart = EphemeralRangeStart();
+        if (ephemeralStart - FirstListenPort < 1_000) return PostgresServer.FreePort();
+        lock (HandedOut)
+        {
+            for (var attempt = 0; attempt < 1_000; attempt++)
+            {
+                var port = Random.Shared.Next(FirstListenPort, ephemeralStart);
+                if (!HandedOut.Add(port)) continue;
+                try
+                {
+                    using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                    probe.Bind(new IPEndPoint(IPAddress.Any, port));
+                    return port;
+                }
+                catch (SocketException)
+                {
+                    // Taken by a listener: try another.
+                }
+            }
+        }
+        throw new InvalidOperationException($"No free port found between {FirstListenPort} and {ephemeralStart}.");
+    }
+
+    private static int EphemeralRangeStart()
+    {
+        try { return int.Parse(File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[0]); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { return 32_768; }
     }
 
     /// <summary>SIGKILL of the Erlang VM (beam.smp), as a crash would; returns once it is gone. epmd stays up, as on a real host.</summary>
